@@ -1,0 +1,222 @@
+//! What tcpscope's eBPF probes hand to userspace, and what userspace hands to
+//! the probes: the ring-buffer record and the kernel struct offsets.
+//!
+//! Both sides are compiled from this one definition, so the layout cannot
+//! drift. The probes fill records with raw kernel values (jiffies, errno,
+//! state numbers); every interpretation happens in userspace.
+#![no_std]
+
+/// Kernel stack frames carried by one record (innermost first).
+pub const STACK_DEPTH: usize = 32;
+/// Length of a task's `comm`, as in the kernel's `TASK_COMM_LEN`.
+pub const COMM_LEN: usize = 16;
+/// Marks an offset this kernel does not have (the field is optional).
+pub const ABSENT: u32 = u32::MAX;
+
+/// What a [`Record`] reports.
+pub mod kind {
+    /// `sock:inet_sock_set_state` for a TCP socket.
+    pub const STATE: u8 = 1;
+    /// `tcp:tcp_retransmit_skb`: a data or SYN segment sent again.
+    pub const RETRANSMIT: u8 = 2;
+    /// `tcp:tcp_retransmit_synack`: a listener re-sent a SYN-ACK.
+    pub const SYNACK_RETRANSMIT: u8 = 3;
+    /// `tcp:tcp_send_reset`: this host sent a RST.
+    pub const RESET_SENT: u8 = 4;
+    /// `tcp:tcp_receive_reset`: a RST arrived for a socket.
+    pub const RESET_RECEIVED: u8 = 5;
+    /// `tcp:tcp_destroy_sock`: the socket's memory is being freed.
+    pub const DESTROY: u8 = 6;
+}
+
+/// Per-socket and per-network-namespace retransmission limits, read through
+/// the socket at the moment of a retransmission so that the give-up model
+/// uses what is in force for that socket, not the root namespace's sysctls.
+/// A field whose offset is absent on this kernel reads as its `*_ABSENT` value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// `icsk_user_timeout` (TCP_USER_TIMEOUT), ms; 0 when unset.
+    pub user_timeout_ms: u32,
+    /// `icsk_rto_max` (TCP_RTO_MAX_MS, 6.15+), jiffies; 0 when absent.
+    pub rto_max_jiffies: u32,
+    /// `icsk_rto_min`, jiffies; 0 when absent.
+    pub rto_min_jiffies: u32,
+    /// `net.ipv4.tcp_rto_max_ms` of the socket's namespace (6.15+); 0 when absent.
+    pub ns_rto_max_ms: u32,
+    /// `tcp_sock.retrans_stamp`: when the first unanswered retransmission
+    /// went out, in ms (µs when `usec_ts` is set).
+    pub retrans_stamp: u32,
+    /// `tcp_sock.total_retrans`.
+    pub total_retrans: u32,
+    /// `tcp_sock.tcp_mstamp`, µs: the socket's clock at the event, to relate
+    /// `retrans_stamp` to the record's timestamp.
+    pub tcp_mstamp_us: u64,
+    /// `icsk_syn_retries` (TCP_SYNCNT); 0 when unset.
+    pub sock_syn_retries: u8,
+    /// `net.ipv4.tcp_retries2` of the socket's namespace.
+    pub ns_retries2: u8,
+    /// `net.ipv4.tcp_syn_retries` of the socket's namespace.
+    pub ns_syn_retries: u8,
+    /// `net.ipv4.tcp_synack_retries` of the socket's namespace.
+    pub ns_synack_retries: u8,
+    /// `net.ipv4.tcp_orphan_retries` of the socket's namespace.
+    pub ns_orphan_retries: u8,
+    /// `net.ipv4.tcp_syn_linear_timeouts` (6.x); 0 when absent.
+    pub ns_syn_linear_timeouts: u8,
+    /// The byte of `tcp_sock` holding the `tcp_usec_ts` bit (see
+    /// [`Offsets::usec_ts_bit`]); userspace extracts the bit.
+    pub usec_ts_byte: u8,
+    pub _pad: u8,
+}
+
+/// One ring-buffer record. Fields a kind does not use are zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Record {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// Address of the socket (of the request socket for SYN-ACK retransmits).
+    pub sock: u64,
+    /// `bpf_get_current_pid_tgid()`: whatever task the CPU was running.
+    pub pid_tgid: u64,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub comm: [u8; COMM_LEN],
+    pub limits: Limits,
+    /// Inode number of the socket's network namespace.
+    pub netns: u32,
+    /// `sk_err` and `sk_err_soft` (positive errno values).
+    pub sk_err: i32,
+    pub sk_err_soft: i32,
+    /// `icsk_rto`, jiffies.
+    pub rto_jiffies: u32,
+    /// `tcp_sock.srtt_us` (8 times the smoothed RTT in µs).
+    pub srtt_us_x8: u32,
+    /// Bytes of `stack` filled by `bpf_get_stack`, or a negative errno.
+    pub stack_bytes: i32,
+    /// Host byte order.
+    pub sport: u16,
+    pub dport: u16,
+    /// AF_INET (2) or AF_INET6 (10).
+    pub family: u16,
+    /// One of [`kind`].
+    pub kind: u8,
+    /// For STATE: the state left. Otherwise the socket's current state.
+    pub old_state: u8,
+    /// For STATE: the state entered. Otherwise the socket's current state.
+    pub new_state: u8,
+    /// `icsk_backoff` (SYN-ACK: the request's `num_timeout`).
+    pub backoff: u8,
+    /// `icsk_retransmits` (SYN-ACK: the request's `num_retrans`).
+    pub retransmits: u8,
+    pub _pad: [u8; 5],
+    pub stack: [u64; STACK_DEPTH],
+}
+
+/// Byte offsets of the kernel fields the probes read, resolved at start-up
+/// from the running kernel's BTF and handed to the probes as a global.
+/// [`ABSENT`] marks a field this kernel does not have.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    // struct sock_common (also the head of request and timewait sockets)
+    pub skc_family: u32,
+    pub skc_state: u32,
+    pub skc_num: u32,
+    pub skc_dport: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub skc_v6_daddr: u32,
+    pub skc_net: u32,
+    // struct net
+    pub net_ns_inum: u32,
+    pub net_retries2: u32,
+    pub net_syn_retries: u32,
+    pub net_synack_retries: u32,
+    pub net_orphan_retries: u32,
+    pub net_syn_linear_timeouts: u32,
+    pub net_rto_max_ms: u32,
+    // struct sock
+    pub sk_protocol: u32,
+    pub sk_err: u32,
+    pub sk_err_soft: u32,
+    // struct inet_connection_sock
+    pub icsk_rto: u32,
+    pub icsk_rto_min: u32,
+    pub icsk_rto_max: u32,
+    pub icsk_retransmits: u32,
+    pub icsk_backoff: u32,
+    pub icsk_syn_retries: u32,
+    pub icsk_user_timeout: u32,
+    // struct tcp_sock
+    pub tp_srtt_us: u32,
+    pub tp_retrans_stamp: u32,
+    pub tp_total_retrans: u32,
+    pub tp_mstamp: u32,
+    pub tp_usec_ts_byte: u32,
+    /// Bit of the `tcp_usec_ts` flag within `tp_usec_ts_byte`.
+    pub usec_ts_bit: u32,
+    // struct request_sock
+    pub req_num_retrans: u32,
+    pub req_num_timeout: u32,
+    /// Bit where the `num_timeout` bitfield starts within `req_num_timeout`.
+    pub req_num_timeout_bit: u32,
+    // struct sk_buff, to take the 4-tuple from a packet when there is no socket
+    pub skb_head: u32,
+    pub skb_network_header: u32,
+    pub skb_transport_header: u32,
+}
+
+impl Offsets {
+    /// Every field absent: what the probes see before userspace fills it in.
+    pub const ABSENT: Self = Self {
+        skc_family: ABSENT,
+        skc_state: ABSENT,
+        skc_num: ABSENT,
+        skc_dport: ABSENT,
+        skc_rcv_saddr: ABSENT,
+        skc_daddr: ABSENT,
+        skc_v6_rcv_saddr: ABSENT,
+        skc_v6_daddr: ABSENT,
+        skc_net: ABSENT,
+        net_ns_inum: ABSENT,
+        net_retries2: ABSENT,
+        net_syn_retries: ABSENT,
+        net_synack_retries: ABSENT,
+        net_orphan_retries: ABSENT,
+        net_syn_linear_timeouts: ABSENT,
+        net_rto_max_ms: ABSENT,
+        sk_protocol: ABSENT,
+        sk_err: ABSENT,
+        sk_err_soft: ABSENT,
+        icsk_rto: ABSENT,
+        icsk_rto_min: ABSENT,
+        icsk_rto_max: ABSENT,
+        icsk_retransmits: ABSENT,
+        icsk_backoff: ABSENT,
+        icsk_syn_retries: ABSENT,
+        icsk_user_timeout: ABSENT,
+        tp_srtt_us: ABSENT,
+        tp_retrans_stamp: ABSENT,
+        tp_total_retrans: ABSENT,
+        tp_mstamp: ABSENT,
+        tp_usec_ts_byte: ABSENT,
+        usec_ts_bit: ABSENT,
+        req_num_retrans: ABSENT,
+        req_num_timeout: ABSENT,
+        req_num_timeout_bit: ABSENT,
+        skb_head: ABSENT,
+        skb_network_header: ABSENT,
+        skb_transport_header: ABSENT,
+    };
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain #[repr(C)] data of integers and arrays of integers; any
+    // bit pattern is a valid value.
+    unsafe impl aya::Pod for super::Offsets {}
+    unsafe impl aya::Pod for super::Record {}
+}

@@ -1,0 +1,120 @@
+//! Reading kernel memory at offsets resolved from BTF by userspace.
+//!
+//! There are no CO-RE relocations for Rust eBPF programs, so every field is
+//! read with `bpf_probe_read_kernel` at `base + offset`, the offset coming
+//! from the `OFFSETS` global that userspace overrides at load time.
+
+use aya_ebpf::helpers::bpf_probe_read_kernel;
+use tcpscope_common::{ABSENT, Offsets, Record};
+
+/// Overridden by userspace at load time with this kernel's offsets.
+#[unsafe(no_mangle)]
+pub(crate) static OFFSETS: Offsets = Offsets::ABSENT;
+
+/// The offset of one field, read through a volatile load so that the compiler
+/// cannot fold in the placeholder value the object was built with.
+macro_rules! offset {
+    ($field:ident) => {
+        unsafe { core::ptr::read_volatile(&raw const $crate::kernel::OFFSETS.$field) }
+    };
+}
+pub(crate) use offset;
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+pub const IPPROTO_TCP: u16 = 6;
+pub const TCP_CLOSE: u8 = 7;
+
+/// Reads a `T` at `base + offset`; zero when the field is absent on this
+/// kernel, the base is null or the read faults.
+#[inline(always)]
+pub fn read<T: Copy + Default>(base: *const u8, offset: u32) -> T {
+    if base.is_null() || offset == ABSENT {
+        return T::default();
+    }
+    unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize).cast::<T>()) }
+        .unwrap_or_default()
+}
+
+/// Copies the 4-tuple, family, state and network namespace of anything that
+/// starts with a `struct sock_common`: full, request and timewait sockets.
+#[inline(always)]
+pub fn fill_from_sock_common(record: &mut Record, sk: *const u8) {
+    let family: u16 = read(sk, offset!(skc_family));
+    record.family = family;
+    record.sport = read(sk, offset!(skc_num));
+    record.dport = u16::from_be(read(sk, offset!(skc_dport)));
+    if family == AF_INET6 {
+        record.saddr = read(sk, offset!(skc_v6_rcv_saddr));
+        record.daddr = read(sk, offset!(skc_v6_daddr));
+    } else {
+        let saddr: [u8; 4] = read(sk, offset!(skc_rcv_saddr));
+        let daddr: [u8; 4] = read(sk, offset!(skc_daddr));
+        record.saddr[..4].copy_from_slice(&saddr);
+        record.daddr[..4].copy_from_slice(&daddr);
+    }
+    let state: u8 = read(sk, offset!(skc_state));
+    record.old_state = state;
+    record.new_state = state;
+    let net: *const u8 = read::<usize>(sk, offset!(skc_net)) as *const u8;
+    record.netns = read(net, offset!(net_ns_inum));
+}
+
+/// Copies the 4-tuple of a TCP segment from its headers, seen from this host:
+/// the packet's destination is the local end. For a RST sent in reply to a
+/// segment that matched no socket.
+#[inline(always)]
+pub fn fill_from_packet(record: &mut Record, skb: *const u8) {
+    let head: *const u8 = read::<usize>(skb, offset!(skb_head)) as *const u8;
+    if head.is_null() {
+        return;
+    }
+    let network: u16 = read(skb, offset!(skb_network_header));
+    let transport: u16 = read(skb, offset!(skb_transport_header));
+    let ip = head.wrapping_add(network as usize);
+    let tcp = head.wrapping_add(transport as usize);
+    let version: u8 = read::<u8>(ip, 0) >> 4;
+    if version == 6 {
+        record.family = AF_INET6;
+        record.daddr = read(ip, 8);
+        record.saddr = read(ip, 24);
+    } else {
+        record.family = AF_INET;
+        let source: [u8; 4] = read(ip, 12);
+        let destination: [u8; 4] = read(ip, 16);
+        record.daddr[..4].copy_from_slice(&source);
+        record.saddr[..4].copy_from_slice(&destination);
+    }
+    record.dport = u16::from_be(read(tcp, 0));
+    record.sport = u16::from_be(read(tcp, 2));
+}
+
+/// Retransmission state of a full TCP socket.
+#[inline(always)]
+pub fn fill_retransmit_state(record: &mut Record, sk: *const u8) {
+    record.rto_jiffies = read(sk, offset!(icsk_rto));
+    record.backoff = read(sk, offset!(icsk_backoff));
+    record.retransmits = read(sk, offset!(icsk_retransmits));
+    record.limits.total_retrans = read(sk, offset!(tp_total_retrans));
+}
+
+/// The limits in force for this socket: its own options and its network
+/// namespace's sysctls, plus the clocks needed to place `retrans_stamp`.
+#[inline(always)]
+pub fn fill_limits(record: &mut Record, sk: *const u8) {
+    let limits = &mut record.limits;
+    limits.user_timeout_ms = read(sk, offset!(icsk_user_timeout));
+    limits.rto_max_jiffies = read(sk, offset!(icsk_rto_max));
+    limits.rto_min_jiffies = read(sk, offset!(icsk_rto_min));
+    limits.sock_syn_retries = read(sk, offset!(icsk_syn_retries));
+    limits.retrans_stamp = read(sk, offset!(tp_retrans_stamp));
+    limits.tcp_mstamp_us = read(sk, offset!(tp_mstamp));
+    limits.usec_ts_byte = read(sk, offset!(tp_usec_ts_byte));
+    let net: *const u8 = read::<usize>(sk, offset!(skc_net)) as *const u8;
+    limits.ns_retries2 = read(net, offset!(net_retries2));
+    limits.ns_syn_retries = read(net, offset!(net_syn_retries));
+    limits.ns_synack_retries = read(net, offset!(net_synack_retries));
+    limits.ns_orphan_retries = read(net, offset!(net_orphan_retries));
+    limits.ns_syn_linear_timeouts = read(net, offset!(net_syn_linear_timeouts));
+    limits.ns_rto_max_ms = read(net, offset!(net_rto_max_ms));
+}

@@ -1,0 +1,168 @@
+//! One thin entry point per kernel event. Each reserves a record, fills it
+//! and submits it; a record that finds the ring buffer full is counted in
+//! `LOST` so that userspace can show how many events it never saw.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_stack, bpf_ktime_get_ns},
+    macros::{btf_tracepoint, map},
+    maps::{PerCpuArray, RingBuf},
+    programs::BtfTracePointContext,
+};
+use tcpscope_common::{Limits, Record, STACK_DEPTH, kind};
+
+use crate::kernel::{
+    IPPROTO_TCP, TCP_CLOSE, fill_from_packet, fill_from_sock_common, fill_limits,
+    fill_retransmit_state, offset, read,
+};
+
+/// Room for about 20,000 records: several seconds of a connect storm.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// Records dropped because `EVENTS` was full, per CPU.
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+fn count_lost() {
+    if let Some(lost) = LOST.get_ptr_mut(0) {
+        unsafe { *lost += 1 };
+    }
+}
+
+/// Reserves a record and fills what every kind carries: time, kind, socket
+/// and the task the CPU was running. Everything else starts at zero.
+#[inline(always)]
+fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
+    let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
+        count_lost();
+        return;
+    };
+    let record = unsafe { &mut *entry.as_mut_ptr() };
+    record.ts_ns = unsafe { bpf_ktime_get_ns() };
+    record.sock = sock as u64;
+    record.pid_tgid = bpf_get_current_pid_tgid();
+    record.comm = bpf_get_current_comm().unwrap_or_default();
+    record.saddr = [0; 16];
+    record.daddr = [0; 16];
+    record.limits = Limits::default();
+    record.netns = 0;
+    record.sk_err = 0;
+    record.sk_err_soft = 0;
+    record.rto_jiffies = 0;
+    record.srtt_us_x8 = 0;
+    record.stack_bytes = 0;
+    record.sport = 0;
+    record.dport = 0;
+    record.family = 0;
+    record.kind = record_kind;
+    record.old_state = 0;
+    record.new_state = 0;
+    record.backoff = 0;
+    record.retransmits = 0;
+    record._pad = [0; 5];
+    fill(record);
+    entry.submit(0);
+}
+
+/// The kernel stack of the current event, innermost first.
+#[inline(always)]
+fn capture_stack(ctx: &BtfTracePointContext, record: &mut Record) {
+    let buffer = record.stack.as_mut_ptr().cast::<c_void>();
+    let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
+    record.stack_bytes = unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) } as i32;
+}
+
+/// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
+    let sk: *const u8 = ctx.arg(0);
+    let protocol: u16 = read(sk, offset!(sk_protocol));
+    if protocol != IPPROTO_TCP {
+        return 0;
+    }
+    let old_state: i32 = ctx.arg(1);
+    let new_state: i32 = ctx.arg(2);
+    emit(kind::STATE, sk, |record| {
+        fill_from_sock_common(record, sk);
+        record.old_state = old_state as u8;
+        record.new_state = new_state as u8;
+        record.sk_err = read(sk, offset!(sk_err));
+        record.sk_err_soft = read(sk, offset!(sk_err_soft));
+        record.rto_jiffies = read(sk, offset!(icsk_rto));
+        if new_state as u8 == TCP_CLOSE {
+            fill_retransmit_state(record, sk);
+            capture_stack(&ctx, record);
+        }
+    });
+    0
+}
+
+/// `tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, ...)`
+#[btf_tracepoint(function = "tcp_retransmit_skb")]
+pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
+    let sk: *const u8 = ctx.arg(0);
+    emit(kind::RETRANSMIT, sk, |record| {
+        fill_from_sock_common(record, sk);
+        fill_retransmit_state(record, sk);
+        fill_limits(record, sk);
+        record.srtt_us_x8 = read(sk, offset!(tp_srtt_us));
+        record.sk_err_soft = read(sk, offset!(sk_err_soft));
+        capture_stack(&ctx, record);
+    });
+    0
+}
+
+/// `tcp_retransmit_synack(const struct sock *sk, const struct request_sock *req)`
+#[btf_tracepoint(function = "tcp_retransmit_synack")]
+pub fn tcp_retransmit_synack(ctx: BtfTracePointContext) -> i32 {
+    let listener: *const u8 = ctx.arg(0);
+    let request: *const u8 = ctx.arg(1);
+    emit(kind::SYNACK_RETRANSMIT, request, |record| {
+        fill_from_sock_common(record, request);
+        record.retransmits = read(request, offset!(req_num_retrans));
+        record.backoff = read(request, offset!(req_num_timeout));
+        record.limits.ns_synack_retries = {
+            let net: *const u8 = read::<usize>(listener, offset!(skc_net)) as *const u8;
+            read(net, offset!(net_synack_retries))
+        };
+    });
+    0
+}
+
+/// `tcp_send_reset(const struct sock *sk, const struct sk_buff *skb, ...)`;
+/// `sk` is null when the segment being answered matched no socket.
+#[btf_tracepoint(function = "tcp_send_reset")]
+pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
+    let sk: *const u8 = ctx.arg(0);
+    let skb: *const u8 = ctx.arg(1);
+    emit(kind::RESET_SENT, sk, |record| {
+        if sk.is_null() {
+            fill_from_packet(record, skb);
+        } else {
+            fill_from_sock_common(record, sk);
+        }
+    });
+    0
+}
+
+/// `tcp_receive_reset(struct sock *sk)`
+#[btf_tracepoint(function = "tcp_receive_reset")]
+pub fn tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
+    let sk: *const u8 = ctx.arg(0);
+    emit(kind::RESET_RECEIVED, sk, |record| {
+        fill_from_sock_common(record, sk);
+        fill_retransmit_state(record, sk);
+    });
+    0
+}
+
+/// `tcp_destroy_sock(struct sock *sk)`
+#[btf_tracepoint(function = "tcp_destroy_sock")]
+pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
+    let sk: *const u8 = ctx.arg(0);
+    emit(kind::DESTROY, sk, |record| fill_from_sock_common(record, sk));
+    0
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs, idempotently, what building and testing tcpscope needs on a
+# Debian/Ubuntu machine that has rustup: the nightly toolchain with rust-src
+# (the eBPF probes build core for bpfel-unknown-none), LLVM 22 and a bpf-linker
+# built against it, and the tools the root integration tests drive (iproute2,
+# iptables, tmux). Each step checks first and does nothing when already done.
+set -euo pipefail
+
+LLVM_MAJOR=22
+BPF_LINKER_VERSION=0.13.0
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root to run: $*"; exit 1
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  log "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+command -v rustup >/dev/null || { log "rustup is required: https://rustup.rs"; exit 1; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+apt_install "llvm-${LLVM_MAJOR}-dev" libzstd-dev zlib1g-dev \
+  iproute2 iptables tmux procps
+
+if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+  log "installing the nightly toolchain with rust-src"
+  rustup toolchain install nightly --profile minimal --component rust-src
+fi
+
+if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
+  log "building bpf-linker $BPF_LINKER_VERSION against LLVM $LLVM_MAJOR (about a minute)"
+  LLVM_PREFIX="/usr/lib/llvm-${LLVM_MAJOR}" cargo install bpf-linker --locked \
+    --version "$BPF_LINKER_VERSION" --no-default-features --features "llvm-${LLVM_MAJOR}"
+fi
+
+log "ready"

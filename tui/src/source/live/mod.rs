@@ -1,0 +1,2 @@
+pub mod offsets;
+pub mod probes;
