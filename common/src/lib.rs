@@ -138,6 +138,8 @@ pub struct Offsets {
     pub net_orphan_retries: u32,
     pub net_syn_linear_timeouts: u32,
     pub net_rto_max_ms: u32,
+    // struct inet_sock: the local port, kept after CLOSE releases skc_num
+    pub inet_sport: u32,
     // struct sock
     pub sk_protocol: u32,
     pub sk_err: u32,
@@ -188,6 +190,7 @@ impl Offsets {
         net_orphan_retries: ABSENT,
         net_syn_linear_timeouts: ABSENT,
         net_rto_max_ms: ABSENT,
+        inet_sport: ABSENT,
         sk_protocol: ABSENT,
         sk_err: ABSENT,
         sk_err_soft: ABSENT,

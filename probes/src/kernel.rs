@@ -60,6 +60,16 @@ pub fn fill_from_sock_common(record: &mut Record, sk: *const u8) {
     record.netns = read(net, offset!(net_ns_inum));
 }
 
+/// The local port of a full socket from `inet_sport`, which, unlike
+/// `skc_num`, survives the release of the port when the socket closes.
+#[inline(always)]
+pub fn fill_local_port(record: &mut Record, sk: *const u8) {
+    let port = u16::from_be(read(sk, offset!(inet_sport)));
+    if port != 0 {
+        record.sport = port;
+    }
+}
+
 /// Copies the 4-tuple of a TCP segment from its headers, seen from this host:
 /// the packet's destination is the local end. For a RST sent in reply to a
 /// segment that matched no socket.

@@ -15,7 +15,7 @@ use tcpscope_common::{Limits, Record, STACK_DEPTH, kind};
 
 use crate::kernel::{
     IPPROTO_TCP, TCP_CLOSE, fill_from_packet, fill_from_sock_common, fill_limits,
-    fill_retransmit_state, offset, read,
+    fill_local_port, fill_retransmit_state, offset, read,
 };
 
 /// Room for about 20,000 records: several seconds of a connect storm.
@@ -87,6 +87,7 @@ pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
     let new_state: i32 = ctx.arg(2);
     emit(kind::STATE, sk, |record| {
         fill_from_sock_common(record, sk);
+        fill_local_port(record, sk);
         record.old_state = old_state as u8;
         record.new_state = new_state as u8;
         record.sk_err = read(sk, offset!(sk_err));
@@ -106,6 +107,7 @@ pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
     let sk: *const u8 = ctx.arg(0);
     emit(kind::RETRANSMIT, sk, |record| {
         fill_from_sock_common(record, sk);
+        fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
         fill_limits(record, sk);
         record.srtt_us_x8 = read(sk, offset!(tp_srtt_us));
@@ -154,6 +156,7 @@ pub fn tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
     let sk: *const u8 = ctx.arg(0);
     emit(kind::RESET_RECEIVED, sk, |record| {
         fill_from_sock_common(record, sk);
+        fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
     });
     0
@@ -163,6 +166,9 @@ pub fn tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "tcp_destroy_sock")]
 pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
     let sk: *const u8 = ctx.arg(0);
-    emit(kind::DESTROY, sk, |record| fill_from_sock_common(record, sk));
+    emit(kind::DESTROY, sk, |record| {
+        fill_from_sock_common(record, sk);
+        fill_local_port(record, sk);
+    });
     0
 }

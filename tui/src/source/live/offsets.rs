@@ -6,7 +6,7 @@
 //! start-up with its name; an optional one (newer kernels only) is marked
 //! absent and the probes read zero for it.
 
-use btf_rs::{Btf, BtfType, Type};
+use btf_rs::{Btf, Type};
 use tcpscope_common::{ABSENT, Offsets};
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +214,7 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
             Optional,
         )?,
         net_rto_max_ms: c.byte("net", "ipv4.sysctl_tcp_rto_max_ms", 4, Optional)?,
+        inet_sport: c.byte("inet_sock", "inet_sport", 2, Required)?,
         sk_protocol: c.byte("sock", "sk_protocol", 2, Required)?,
         sk_err: c.byte("sock", "sk_err", 4, Required)?,
         sk_err_soft: c.byte("sock", "sk_err_soft", 4, Required)?,

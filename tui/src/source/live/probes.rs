@@ -2,8 +2,6 @@
 //! each program to its BTF tracepoint. A program that cannot load or attach
 //! is reported with the kernel's reason; the others keep working.
 
-use std::fmt;
-
 use anyhow::Context as _;
 use aya::{
     Ebpf, EbpfLoader, Btf as AyaBtf,
@@ -11,6 +9,8 @@ use aya::{
     programs::BtfTracePoint,
 };
 use tcpscope_common::Offsets;
+
+use crate::source::ProbeStatus;
 
 /// The probes, built by build.rs from probes/ and embedded in the binary.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpscope"));
@@ -24,23 +24,6 @@ pub const PROGRAMS: [&str; 6] = [
     "tcp_receive_reset",
     "tcp_destroy_sock",
 ];
-
-/// Whether one probe is live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeStatus {
-    pub name: &'static str,
-    /// None when attached; the kernel's or loader's reason otherwise.
-    pub failure: Option<String>,
-}
-
-impl fmt::Display for ProbeStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.failure {
-            None => write!(f, "{}: attached", self.name),
-            Some(reason) => write!(f, "{}: not attached ({reason})", self.name),
-        }
-    }
-}
 
 /// The loaded object: dropping it detaches every program.
 pub struct Probes {
@@ -65,10 +48,6 @@ impl Probes {
             })
             .collect();
         Ok(Self { ebpf, status })
-    }
-
-    pub fn attached(&self) -> usize {
-        self.status.iter().filter(|s| s.failure.is_none()).count()
     }
 
     /// Takes the ring buffer the programs write records into.

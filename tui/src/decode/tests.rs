@@ -1,0 +1,172 @@
+//! The decoder against hand-built records.
+
+use super::*;
+
+const SYMBOLS: &str = "\
+ffffffff81000000 T bpf_trace_run3
+ffffffff81000100 T inet_sk_state_store
+ffffffff81000200 T tcp_done
+ffffffff81000300 T tcp_retransmit_timer
+ffffffff81000400 T tcp_send_loss_probe
+ffffffff81000500 T tcp_fastretrans_alert
+ffffffff81000600 T tcp_close
+";
+
+const CLOCK: KernelClock = KernelClock {
+    hz: 250,
+    monotonic_to_wall_ns: 1_700_000_000_000_000_000,
+};
+
+fn decoder() -> Decoder {
+    Decoder::new(
+        CLOCK,
+        Bitfields {
+            usec_ts: Some(1),
+            num_timeout: Some(1),
+        },
+        Symbols::parse(SYMBOLS),
+    )
+}
+
+fn blank(record_kind: u8) -> Record {
+    // SAFETY: Record is plain integers and arrays; all zeroes is valid.
+    let mut record: Record = unsafe { std::mem::zeroed() };
+    record.kind = record_kind;
+    record.ts_ns = 5_000;
+    record.sock = 0xffff_8881_0000_1000;
+    record.family = 2;
+    record.saddr[..4].copy_from_slice(&[10, 0, 0, 1]);
+    record.daddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+    record.sport = 42636;
+    record.dport = 22;
+    record.pid_tgid = (23023 << 32) | 23024;
+    record.comm[..2].copy_from_slice(b"nc");
+    record
+}
+
+fn with_stack(mut record: Record, frames: &[u64]) -> Record {
+    record.stack[..frames.len()].copy_from_slice(frames);
+    record.stack_bytes = (frames.len() * 8) as i32;
+    record
+}
+
+fn bytes(record: &Record) -> Vec<u8> {
+    // SAFETY: reading the record's own bytes for its size.
+    unsafe {
+        std::slice::from_raw_parts((record as *const Record).cast::<u8>(), size_of::<Record>())
+    }
+    .to_vec()
+}
+
+#[test]
+fn a_close_carries_its_errno_and_a_named_stack_without_tracing_frames() {
+    let mut record = with_stack(
+        blank(kind::STATE),
+        &[0x1234, 0xffffffff81000010, 0xffffffff81000108, 0xffffffff81000220, 0xffffffff81000330],
+    );
+    record.old_state = 2;
+    record.new_state = 7;
+    record.sk_err = 110;
+    let event = decoder().decode(&bytes(&record)).expect("decodes");
+    assert_eq!(event.ts, 1_700_000_000_000_005_000);
+    assert_eq!(event.sock, Some(SockId(0xffff_8881_0000_1000)));
+    assert_eq!(event.local, "10.0.0.1:42636".parse().expect("addr"));
+    assert_eq!(event.remote, "10.0.0.2:22".parse().expect("addr"));
+    assert_eq!(event.task.as_ref().map(|t| (t.pid, &*t.comm)), Some((23023, "nc")));
+    let EventKind::State { old, new, err, stack } = event.kind else {
+        panic!("not a state change: {:?}", event.kind);
+    };
+    assert_eq!((old, new, err), (TcpState::SynSent, TcpState::Close, 110));
+    assert_eq!(
+        stack.as_deref(),
+        Some(
+            &[
+                "inet_sk_state_store+0x8".to_string(),
+                "tcp_done+0x20".to_string(),
+                "tcp_retransmit_timer+0x30".to_string(),
+            ][..]
+        )
+    );
+}
+
+#[test]
+fn a_retransmit_converts_jiffies_and_reads_its_cause_from_the_stack() {
+    let mut decoder = decoder();
+    let mut record = blank(kind::RETRANSMIT);
+    record.rto_jiffies = 500;
+    record.backoff = 1;
+    record.pid_tgid = 0;
+    let cases = [
+        (&[0xffffffff81000310][..], RetransmitCause::Timer),
+        (&[0xffffffff81000410, 0xffffffff81000310][..], RetransmitCause::LossProbe),
+        (&[0xffffffff81000510][..], RetransmitCause::Fast),
+        (&[][..], RetransmitCause::Unknown),
+    ];
+    for (frames, cause) in cases {
+        let event = decoder
+            .decode_record(&with_stack(record, frames))
+            .expect("decodes");
+        assert_eq!(event.task, None, "pid 0 is the idle task, not an owner");
+        let EventKind::Retransmit(retransmit) = event.kind else {
+            panic!("not a retransmit");
+        };
+        assert_eq!(retransmit.rto_ms, 2000, "500 jiffies at HZ=250");
+        assert_eq!(retransmit.cause, cause, "frames {frames:x?}");
+    }
+}
+
+#[test]
+fn limits_place_the_first_retransmission_in_ms_or_us() {
+    let mut record = blank(kind::RETRANSMIT);
+    record.limits.ns_retries2 = 3;
+    record.limits.user_timeout_ms = 1500;
+    record.limits.rto_max_jiffies = 250;
+    record.limits.tcp_mstamp_us = 9_000_000;
+    record.limits.retrans_stamp = 8_000;
+    let limits = |record: &Record| {
+        let EventKind::Retransmit(retransmit) = decoder().decode_record(record).expect("decodes").kind
+        else {
+            panic!("not a retransmit");
+        };
+        retransmit.limits.expect("limits")
+    };
+    let in_ms = limits(&record);
+    assert_eq!(in_ms.retries2, 3);
+    assert_eq!(in_ms.user_timeout_ms, Some(1500));
+    assert_eq!(in_ms.rto_max_ms, Some(1000));
+    assert_eq!(in_ms.since_first_retransmit_ms, Some(1000));
+    record.limits.usec_ts_byte = 0b10;
+    record.limits.retrans_stamp = 8_500_000;
+    assert_eq!(limits(&record).since_first_retransmit_ms, Some(500));
+}
+
+#[test]
+fn nonsense_from_the_kernel_is_an_error_not_a_panic() {
+    let mut decoder = decoder();
+    assert_eq!(decoder.decode(&[0; 12]), Err(DecodeError::Size(12)));
+    assert_eq!(decoder.decode_record(&blank(99)), Err(DecodeError::Kind(99)));
+    let mut state = blank(kind::STATE);
+    state.old_state = 2;
+    state.new_state = 200;
+    assert_eq!(decoder.decode_record(&state), Err(DecodeError::State(200)));
+    let mut family = blank(kind::DESTROY);
+    family.family = 1;
+    assert_eq!(decoder.decode_record(&family), Err(DecodeError::Family(1)));
+    let mut stack = blank(kind::STATE);
+    stack.old_state = 1;
+    stack.new_state = 7;
+    stack.stack_bytes = -14;
+    let event = decoder.decode_record(&stack).expect("a failed stack read is no stack");
+    assert!(matches!(event.kind, EventKind::State { stack: None, .. }));
+}
+
+#[test]
+fn ipv6_records_keep_their_addresses() {
+    let mut record = blank(kind::DESTROY);
+    record.family = 10;
+    record.saddr = "fd00::1".parse::<Ipv6Addr>().expect("v6").octets();
+    record.daddr = "fd00::2".parse::<Ipv6Addr>().expect("v6").octets();
+    let event = decoder().decode_record(&record).expect("decodes");
+    assert_eq!(event.local, "[fd00::1]:42636".parse().expect("addr"));
+    assert_eq!(event.remote, "[fd00::2]:22".parse().expect("addr"));
+}

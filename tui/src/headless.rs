@@ -1,0 +1,149 @@
+//! `tcpscope --json`: applies every event to the connection table and prints
+//! the matching events, flow ends and a stats line about once a second,
+//! until the duration ends, the source ends, or a signal arrives.
+
+use std::{
+    io::{self, Write},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+    time::{self, MissedTickBehavior},
+};
+
+use crate::{
+    model::{
+        event::{Event, Nanos},
+        filter::{Filter, Subject},
+        table::{Applied, ConnectionTable},
+    },
+    output::json::{self, Totals},
+    source::{Batch, SourceInfo},
+};
+
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Options {
+    pub duration: Option<Duration>,
+    pub filter: Filter,
+}
+
+/// Why the run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Duration,
+    Signal,
+    SourceDone,
+    /// Nobody reads stdout any more (e.g. `| head`).
+    OutputClosed,
+}
+
+/// Runs until done; the source's channel is dropped on return, which stops it.
+pub async fn run(
+    mut events: mpsc::Receiver<Batch>,
+    source: &SourceInfo,
+    options: &Options,
+    out: &mut impl Write,
+) -> anyhow::Result<Ended> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let deadline = time::sleep(options.duration.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(deadline);
+    let mut stats = time::interval(STATS_EVERY);
+    stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut printer = Printer {
+        table: ConnectionTable::default(),
+        totals: Totals::default(),
+        filter: &options.filter,
+    };
+    // The first line says the probes are attached: scripts wait for it.
+    stats.tick().await;
+    printer.stats(source, out)?;
+    out.flush()?;
+    let ended = loop {
+        let written = tokio::select! {
+            batch = events.recv() => match batch {
+                Some(batch) => printer.batch(&batch, out),
+                None => break Ended::SourceDone,
+            },
+            _ = stats.tick() => printer.stats(source, out),
+            () = &mut deadline, if options.duration.is_some() => break Ended::Duration,
+            _ = interrupt.recv() => break Ended::Signal,
+            _ = terminate.recv() => break Ended::Signal,
+            _ = hangup.recv() => break Ended::Signal,
+        };
+        if let Err(error) = written.and_then(|()| out.flush()) {
+            if error.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(Ended::OutputClosed);
+            }
+            return Err(error.into());
+        }
+    };
+    // What the source had already read still counts.
+    while let Ok(batch) = events.try_recv() {
+        printer.batch(&batch, out)?;
+    }
+    printer.stats(source, out)?;
+    out.flush()?;
+    Ok(ended)
+}
+
+struct Printer<'a> {
+    table: ConnectionTable,
+    totals: Totals,
+    filter: &'a Filter,
+}
+
+impl Printer<'_> {
+    fn batch(&mut self, batch: &Batch, out: &mut impl Write) -> io::Result<()> {
+        self.totals.events += batch.events.len() as u64;
+        self.totals.lost = batch.lost;
+        self.totals.malformed = batch.malformed;
+        for event in &batch.events {
+            let applied = self.table.apply(event);
+            self.print(event, &applied, out)?;
+        }
+        Ok(())
+    }
+
+    fn print(&self, event: &Event, applied: &Applied, out: &mut impl Write) -> io::Result<()> {
+        if matches!(event.kind, crate::model::event::EventKind::Destroyed) {
+            return Ok(());
+        }
+        let ended = applied.ended.then(|| self.table.last_ended()).flatten();
+        let flow = ended.or_else(|| event.sock.and_then(|sock| self.table.flow(sock)));
+        let subject = match flow {
+            Some(flow) => Subject::from(flow),
+            None => Subject {
+                local: event.local,
+                remote: event.remote,
+                owner: None,
+                state: None,
+                reason: None,
+                netns: event.netns,
+            },
+        };
+        if !self.filter.matches(&subject) {
+            return Ok(());
+        }
+        writeln!(out, "{}", json::event_line(event, applied.owner.as_ref()))?;
+        if let Some(line) = ended.and_then(json::flow_end_line) {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
+        let line = json::stats_line(now(), self.totals, self.table.counts(), source);
+        writeln!(out, "{line}")
+    }
+}
+
+fn now() -> Nanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as Nanos)
+}

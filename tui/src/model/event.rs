@@ -1,0 +1,210 @@
+//! Decoded kernel events: what the model consumes, whichever source produced
+//! them (live probes, a replayed recording or a test).
+
+use std::{fmt, net::SocketAddr, sync::Arc};
+
+/// Wall-clock time in nanoseconds since the Unix epoch.
+pub type Nanos = u64;
+
+/// The kernel's address of a socket: the identity of a flow while it lives.
+/// Addresses are reused after a socket is freed, so a flow ends at CLOSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SockId(pub u64);
+
+impl fmt::Display for SockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// TCP states, numbered as in the kernel's include/net/tcp_states.h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TcpState {
+    Established = 1,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+    BoundInactive,
+}
+
+impl TcpState {
+    const ALL: [TcpState; 13] = [
+        Self::Established,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::TimeWait,
+        Self::Close,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Listen,
+        Self::Closing,
+        Self::NewSynRecv,
+        Self::BoundInactive,
+    ];
+
+    /// The state with the kernel's number, if there is one.
+    pub fn from_kernel(number: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(number).checked_sub(1)?).copied()
+    }
+
+    /// The kernel's name, as `ss` and the tracepoints print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Established => "ESTABLISHED",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::FinWait1 => "FIN_WAIT1",
+            Self::FinWait2 => "FIN_WAIT2",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSE",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::Listen => "LISTEN",
+            Self::Closing => "CLOSING",
+            Self::NewSynRecv => "NEW_SYN_RECV",
+            Self::BoundInactive => "BOUND_INACTIVE",
+        }
+    }
+
+    /// Parses a kernel name, case-insensitively.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A process, as the kernel names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Task {
+    /// Thread-group id: the pid `ps` shows.
+    pub pid: u32,
+    pub comm: Arc<str>,
+}
+
+/// A kernel stack, innermost frame first, each as `function+0xoffset`.
+pub type Stack = Arc<[String]>;
+
+/// How a retransmission came about, read from the kernel stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetransmitCause {
+    /// The retransmission timer expired (RTO).
+    Timer,
+    /// A tail loss probe: the probe timer, not a loss yet.
+    LossProbe,
+    /// Fast retransmit or recovery, driven by incoming ACKs.
+    Fast,
+    /// No stack was available to tell.
+    Unknown,
+}
+
+impl RetransmitCause {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Timer => "timer",
+            Self::LossProbe => "tlp",
+            Self::Fast => "fast",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// Retransmission limits in force for one socket when it retransmitted:
+/// its own options and its network namespace's sysctls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SocketLimits {
+    pub retries2: u8,
+    pub syn_retries: u8,
+    pub synack_retries: u8,
+    pub orphan_retries: u8,
+    pub syn_linear_timeouts: u8,
+    /// TCP_SYNCNT, when the socket sets it.
+    pub sock_syn_retries: Option<u8>,
+    /// TCP_USER_TIMEOUT, when the socket sets it.
+    pub user_timeout_ms: Option<u32>,
+    /// The socket's RTO bounds, ms (the kernel's constants when absent).
+    pub rto_min_ms: Option<u32>,
+    pub rto_max_ms: Option<u32>,
+    /// How long ago the first unanswered retransmission went out, ms.
+    pub since_first_retransmit_ms: Option<u32>,
+}
+
+/// One retransmission of a data or SYN segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retransmit {
+    /// The retransmission timeout that just expired, ms.
+    pub rto_ms: u32,
+    pub backoff: u8,
+    /// Retransmissions of this segment so far (`icsk_retransmits`).
+    pub retransmits: u8,
+    pub cause: RetransmitCause,
+    pub limits: Option<SocketLimits>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    State {
+        old: TcpState,
+        new: TcpState,
+        /// `sk_err` at the change: positive errno, 0 for none.
+        err: i32,
+        /// Kernel stack, for changes into CLOSE.
+        stack: Option<Stack>,
+    },
+    Retransmit(Retransmit),
+    SynAckRetransmit {
+        retransmits: u8,
+        timeouts: u8,
+    },
+    ResetSent,
+    ResetReceived,
+    Destroyed,
+}
+
+impl EventKind {
+    /// The `kind` of a JSON event line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::State { .. } => "state",
+            Self::Retransmit(_) => "retransmit",
+            Self::SynAckRetransmit { .. } => "synack_retransmit",
+            Self::ResetSent => "reset_sent",
+            Self::ResetReceived => "reset_received",
+            Self::Destroyed => "destroy",
+        }
+    }
+}
+
+/// One kernel event about one socket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub ts: Nanos,
+    /// None for a RST sent in reply to a segment that matched no socket.
+    pub sock: Option<SockId>,
+    /// Network namespace inode (0 when unknown).
+    pub netns: u32,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The task the CPU was running (None for the idle task). Only some
+    /// transitions run in the owning process's context: the table decides
+    /// which ones to believe.
+    pub task: Option<Task>,
+    pub kind: EventKind,
+}

@@ -1,0 +1,215 @@
+//! The filter language shared by the command line, the filter box and the
+//! JSON stream: space-separated terms that must all match, e.g.
+//! `port:443 comm:java state:syn_sent`. A bare number is a port; a term may
+//! list alternatives separated by commas (`port:80,443`).
+
+use std::{fmt, net::IpAddr, net::SocketAddr, str::FromStr};
+
+use super::{
+    event::{Task, TcpState},
+    flow::{EndReason, Flow},
+};
+
+/// The keys a term can have, for error messages and the help overlay.
+pub const KEYS: &str = "port sport dport pid comm addr state reason netns";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Term {
+    /// Either end's port.
+    Port(u16),
+    /// The local port.
+    SourcePort(u16),
+    /// The remote port.
+    DestPort(u16),
+    Pid(u32),
+    /// A substring of the owner's command name.
+    Comm(String),
+    /// Either end's address.
+    Addr(IpAddr),
+    State(TcpState),
+    Reason(EndReason),
+    Netns(u32),
+}
+
+/// What a filter looks at: a flow, or an event that belongs to no flow.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub owner: Option<&'a Task>,
+    pub state: Option<TcpState>,
+    pub reason: Option<EndReason>,
+    pub netns: u32,
+}
+
+impl<'a> From<&'a Flow> for Subject<'a> {
+    fn from(flow: &'a Flow) -> Self {
+        Self {
+            local: flow.local,
+            remote: flow.remote,
+            owner: flow.owner.as_ref(),
+            state: Some(flow.end.as_ref().map_or(flow.state, |end| end.last_state)),
+            reason: flow.end.as_ref().map(|end| end.reason),
+            netns: flow.netns,
+        }
+    }
+}
+
+impl Term {
+    fn matches(&self, subject: &Subject<'_>) -> bool {
+        match self {
+            Self::Port(port) => subject.local.port() == *port || subject.remote.port() == *port,
+            Self::SourcePort(port) => subject.local.port() == *port,
+            Self::DestPort(port) => subject.remote.port() == *port,
+            Self::Pid(pid) => subject.owner.is_some_and(|owner| owner.pid == *pid),
+            Self::Comm(part) => subject.owner.is_some_and(|owner| owner.comm.contains(part.as_str())),
+            Self::Addr(addr) => same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr),
+            Self::State(state) => subject.state == Some(*state),
+            Self::Reason(reason) => subject.reason == Some(*reason),
+            Self::Netns(netns) => subject.netns == *netns,
+        }
+    }
+}
+
+/// Compares addresses, treating an IPv4-mapped IPv6 address as its IPv4 one.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// A term the filter language does not understand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{term:?}: {problem} (valid keys: {KEYS}; a bare number is a port)")]
+pub struct FilterError {
+    pub term: String,
+    pub problem: String,
+}
+
+/// Terms that must all match; each term matches if any alternative does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    all: Vec<Vec<Term>>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Adds one term whose alternatives are `any` (ignored when empty).
+    pub fn require_any(&mut self, any: Vec<Term>) {
+        if !any.is_empty() {
+            self.all.push(any);
+        }
+    }
+
+    /// Both filters must match.
+    pub fn and(mut self, other: Filter) -> Filter {
+        self.all.extend(other.all);
+        self
+    }
+
+    pub fn matches(&self, subject: &Subject<'_>) -> bool {
+        self.all
+            .iter()
+            .all(|any| any.iter().any(|term| term.matches(subject)))
+    }
+
+    pub fn matches_flow(&self, flow: &Flow) -> bool {
+        self.matches(&Subject::from(flow))
+    }
+}
+
+impl FromStr for Filter {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut filter = Filter::default();
+        for word in text.split_whitespace() {
+            let (key, values) = word.split_once(':').unwrap_or(("port", word));
+            let any = values
+                .split(',')
+                .map(|value| parse_term(key, value))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|problem| FilterError {
+                    term: word.to_string(),
+                    problem,
+                })?;
+            filter.require_any(any);
+        }
+        Ok(filter)
+    }
+}
+
+fn parse_term(key: &str, value: &str) -> Result<Term, String> {
+    let number = |what: &str| {
+        value
+            .parse::<u32>()
+            .map_err(|_| format!("{what} must be a number, got {value:?}"))
+    };
+    let port = || {
+        value
+            .parse::<u16>()
+            .map_err(|_| format!("a port is a number from 0 to 65535, got {value:?}"))
+    };
+    Ok(match key.to_ascii_lowercase().as_str() {
+        "port" => Term::Port(port()?),
+        "sport" => Term::SourcePort(port()?),
+        "dport" => Term::DestPort(port()?),
+        "pid" => Term::Pid(number("a pid")?),
+        "netns" => Term::Netns(number("a netns inode")?),
+        "comm" if !value.is_empty() => Term::Comm(value.to_string()),
+        "addr" => Term::Addr(
+            value
+                .parse()
+                .map_err(|_| format!("not an IPv4 or IPv6 address: {value:?}"))?,
+        ),
+        "state" => Term::State(TcpState::from_name(value).ok_or_else(|| {
+            format!("unknown state {value:?} (e.g. syn_sent, established, close_wait)")
+        })?),
+        "reason" => Term::Reason(EndReason::from_name(value).ok_or_else(|| {
+            format!("unknown reason {value:?} (timeout, abandoned, refused, reset, closed)")
+        })?),
+        "comm" => return Err("comm needs a name".to_string()),
+        other => return Err(format!("unknown key {other:?}")),
+    })
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Port(port) => write!(f, "port:{port}"),
+            Self::SourcePort(port) => write!(f, "sport:{port}"),
+            Self::DestPort(port) => write!(f, "dport:{port}"),
+            Self::Pid(pid) => write!(f, "pid:{pid}"),
+            Self::Comm(comm) => write!(f, "comm:{comm}"),
+            Self::Addr(addr) => write!(f, "addr:{addr}"),
+            Self::State(state) => write!(f, "state:{}", state.name().to_ascii_lowercase()),
+            Self::Reason(reason) => write!(f, "reason:{}", reason.name()),
+            Self::Netns(netns) => write!(f, "netns:{netns}"),
+        }
+    }
+}
+
+/// Prints the filter in the language it parses from (alternatives of one
+/// key joined with commas).
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, any) in self.all.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            for (alternative, term) in any.iter().enumerate() {
+                let text = term.to_string();
+                match (alternative, text.split_once(':')) {
+                    (0, _) | (_, None) => f.write_str(&text)?,
+                    (_, Some((_, value))) => write!(f, ",{value}")?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "filter_tests.rs"]
+mod tests;

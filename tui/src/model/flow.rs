@@ -1,0 +1,200 @@
+//! A flow: one TCP socket's life as the table has seen it, and how it ended.
+
+use std::net::SocketAddr;
+
+use super::{
+    errno::{ECONNREFUSED, ECONNRESET, EPIPE},
+    event::{Event, Nanos, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState},
+};
+
+/// Retransmissions kept per flow; older ones are only counted.
+pub const RETRANSMITS_KEPT: usize = 64;
+
+/// One retransmission of the flow, as placed on its timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetransmitRecord {
+    pub at: Nanos,
+    pub rto_ms: u32,
+    pub backoff: u8,
+    pub cause: RetransmitCause,
+}
+
+/// Why a flow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// The kernel gave up retransmitting (ETIMEDOUT, or the soft error
+    /// that was pending when it gave up).
+    Timeout,
+    /// The application closed the socket while its connect was pending:
+    /// its own connect timeout.
+    Abandoned,
+    /// The peer answered the SYN with a RST.
+    Refused,
+    /// A RST ended an established flow.
+    Reset,
+    /// An orderly close.
+    Closed,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 5] = [
+        Self::Timeout,
+        Self::Abandoned,
+        Self::Refused,
+        Self::Reset,
+        Self::Closed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Abandoned => "abandoned",
+            Self::Refused => "refused",
+            Self::Reset => "reset",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|reason| reason.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Reads the reason from the state the flow left, `sk_err` at the change
+    /// to CLOSE, and whether a RST arrived.
+    pub fn classify(last_state: TcpState, err: i32, reset_received: bool) -> Self {
+        match err {
+            ECONNREFUSED => Self::Refused,
+            ECONNRESET | EPIPE => Self::Reset,
+            0 if reset_received => Self::Reset,
+            0 if last_state == TcpState::SynSent => Self::Abandoned,
+            0 => Self::Closed,
+            _ => Self::Timeout,
+        }
+    }
+}
+
+/// How a flow ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowEnd {
+    pub at: Nanos,
+    pub reason: EndReason,
+    /// `sk_err` at the change to CLOSE (0: none).
+    pub err: i32,
+    /// The state the flow was in before CLOSE.
+    pub last_state: TcpState,
+    /// Kernel stack of the change to CLOSE.
+    pub stack: Option<Stack>,
+}
+
+/// One socket's life.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub sock: SockId,
+    pub netns: u32,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: TcpState,
+    /// The process that owns the socket, when a process-context event said.
+    pub owner: Option<Task>,
+    pub first_seen: Nanos,
+    pub last_event: Nanos,
+    /// Whether the table saw the flow begin (connect, listen or accept);
+    /// otherwise it was already open when tcpscope started.
+    pub seen_from_start: bool,
+    /// The most recent retransmissions, oldest first.
+    pub retransmits: Vec<RetransmitRecord>,
+    /// All retransmissions seen, including those no longer kept.
+    pub retransmit_count: u32,
+    /// The limits read at the latest retransmission.
+    pub limits: Option<SocketLimits>,
+    pub resets_sent: u32,
+    pub resets_received: u32,
+    pub end: Option<FlowEnd>,
+}
+
+impl Flow {
+    pub fn new(sock: SockId, netns: u32, local: SocketAddr, remote: SocketAddr, at: Nanos) -> Self {
+        Self {
+            sock,
+            netns,
+            local,
+            remote,
+            state: TcpState::Close,
+            owner: None,
+            first_seen: at,
+            last_event: at,
+            seen_from_start: false,
+            retransmits: Vec::new(),
+            retransmit_count: 0,
+            limits: None,
+            resets_sent: 0,
+            resets_received: 0,
+            end: None,
+        }
+    }
+
+    /// Time from first sight to the end, or to `now` while live.
+    pub fn duration(&self, now: Nanos) -> Nanos {
+        let until = self.end.as_ref().map_or(now, |end| end.at);
+        until.saturating_sub(self.first_seen)
+    }
+
+    /// Notes an event of this flow: its time, and the 4-tuple as the kernel
+    /// fills it in (the local port of a connect is 0 until the kernel picks
+    /// it, and again once a closing socket releases it).
+    pub fn touch(&mut self, event: &Event) {
+        if event.local.port() != 0 {
+            self.local = event.local;
+        }
+        if event.remote.port() != 0 {
+            self.remote = event.remote;
+        }
+        self.last_event = event.ts;
+    }
+
+    pub fn record_retransmit(&mut self, record: RetransmitRecord) {
+        if self.retransmits.len() == RETRANSMITS_KEPT {
+            self.retransmits.remove(0);
+        }
+        self.retransmits.push(record);
+        self.retransmit_count = self.retransmit_count.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::errno::ETIMEDOUT;
+
+    #[test]
+    fn end_reasons_follow_the_kernels_errors() {
+        use TcpState::*;
+        assert_eq!(EndReason::classify(SynSent, ETIMEDOUT, false), EndReason::Timeout);
+        assert_eq!(EndReason::classify(Established, 113, false), EndReason::Timeout);
+        assert_eq!(EndReason::classify(SynSent, ECONNREFUSED, true), EndReason::Refused);
+        assert_eq!(EndReason::classify(Established, ECONNRESET, true), EndReason::Reset);
+        assert_eq!(EndReason::classify(CloseWait, EPIPE, true), EndReason::Reset);
+        assert_eq!(EndReason::classify(SynSent, 0, false), EndReason::Abandoned);
+        assert_eq!(EndReason::classify(FinWait2, 0, false), EndReason::Closed);
+        assert_eq!(EndReason::classify(LastAck, 0, true), EndReason::Reset);
+    }
+
+    #[test]
+    fn keeps_the_latest_retransmits_and_counts_all() {
+        let addr: SocketAddr = "10.0.0.1:1".parse().expect("address");
+        let mut flow = Flow::new(SockId(1), 0, addr, addr, 0);
+        for at in 0..100 {
+            flow.record_retransmit(RetransmitRecord {
+                at,
+                rto_ms: 200,
+                backoff: 0,
+                cause: RetransmitCause::Timer,
+            });
+        }
+        assert_eq!(flow.retransmit_count, 100);
+        assert_eq!(flow.retransmits.len(), RETRANSMITS_KEPT);
+        assert_eq!(flow.retransmits[0].at, 100 - RETRANSMITS_KEPT as u64);
+    }
+}

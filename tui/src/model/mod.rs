@@ -1,0 +1,9 @@
+//! The connection model: decoded events in, flows and answers out. It knows
+//! nothing of the screen, the kernel interface or the async runtime, so it
+//! runs the same on live probes, a replayed recording or a test's events.
+
+pub mod errno;
+pub mod event;
+pub mod filter;
+pub mod flow;
+pub mod table;

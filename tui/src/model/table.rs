@@ -1,0 +1,246 @@
+//! The connection table: joins kernel events into flows keyed by socket,
+//! keeps the owner learnt in process context, ends a flow at CLOSE with its
+//! reason, and stays within a fixed size, counting what it evicts.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{
+    event::{Event, EventKind, Nanos, SockId, Stack, Task, TcpState},
+    flow::{EndReason, Flow, FlowEnd, RetransmitRecord},
+};
+
+/// How many flows the table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub live: usize,
+    pub ended: usize,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Self {
+            live: 200_000,
+            ended: 20_000,
+        }
+    }
+}
+
+/// Sizes and eviction counts, for the stats line and the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableCounts {
+    pub live: usize,
+    pub ended: usize,
+    pub evicted_live: u64,
+    pub evicted_ended: u64,
+}
+
+/// What applying one event did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Applied {
+    /// The owner of the event's flow, when known.
+    pub owner: Option<Task>,
+    /// The event ended its flow: see [`ConnectionTable::last_ended`].
+    pub ended: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct ConnectionTable {
+    live: HashMap<SockId, Flow>,
+    /// Oldest first.
+    ended: VecDeque<Flow>,
+    capacity: Capacity,
+    evicted_live: u64,
+    evicted_ended: u64,
+}
+
+impl ConnectionTable {
+    pub fn new(capacity: Capacity) -> Self {
+        Self {
+            live: HashMap::with_capacity(capacity.live.min(4096)),
+            capacity: Capacity {
+                live: capacity.live.max(1),
+                ended: capacity.ended.max(1),
+            },
+            ..Self::default()
+        }
+    }
+
+    pub fn apply(&mut self, event: &Event) -> Applied {
+        let Some(sock) = event.sock else {
+            return Applied::default();
+        };
+        match &event.kind {
+            EventKind::State {
+                old,
+                new,
+                err,
+                stack,
+            } => self.apply_state(sock, event, *old, *new, *err, stack),
+            EventKind::Retransmit(retransmit) => {
+                let flow = self.flow_for(sock, event);
+                flow.record_retransmit(RetransmitRecord {
+                    at: event.ts,
+                    rto_ms: retransmit.rto_ms,
+                    backoff: retransmit.backoff,
+                    cause: retransmit.cause,
+                });
+                if retransmit.limits.is_some() {
+                    flow.limits = retransmit.limits;
+                }
+                owner_of(flow)
+            }
+            EventKind::ResetSent | EventKind::ResetReceived => {
+                let Some(flow) = self.live.get_mut(&sock) else {
+                    return Applied::default();
+                };
+                flow.touch(event);
+                if event.kind == EventKind::ResetSent {
+                    flow.resets_sent = flow.resets_sent.saturating_add(1);
+                } else {
+                    flow.resets_received = flow.resets_received.saturating_add(1);
+                }
+                owner_of(flow)
+            }
+            EventKind::Destroyed => match self.live.remove(&sock) {
+                Some(flow) => self.end(flow, event.ts, 0, None),
+                None => Applied::default(),
+            },
+            // A SYN-ACK belongs to a request socket, which never becomes a
+            // flow of its own: the accepted socket is a different one.
+            EventKind::SynAckRetransmit { .. } => Applied::default(),
+        }
+    }
+
+    fn apply_state(
+        &mut self,
+        sock: SockId,
+        event: &Event,
+        old: TcpState,
+        new: TcpState,
+        err: i32,
+        stack: &Option<Stack>,
+    ) -> Applied {
+        let begins = old == TcpState::Close
+            && matches!(new, TcpState::SynSent | TcpState::SynRecv | TcpState::Listen);
+        if begins && self.live.remove(&sock).is_some() {
+            // The socket was freed and reused without the table seeing its
+            // CLOSE: the old flow's end is unknown.
+            self.evicted_live += 1;
+        }
+        let flow = self.flow_for(sock, event);
+        if begins {
+            flow.seen_from_start = true;
+            flow.first_seen = event.ts;
+        }
+        if flow.owner.is_none() && runs_in_owner_context(old, new, err) {
+            flow.owner.clone_from(&event.task);
+        }
+        if new != TcpState::Close {
+            flow.state = new;
+            return owner_of(flow);
+        }
+        flow.state = old;
+        match self.live.remove(&sock) {
+            Some(flow) => self.end(flow, event.ts, err, stack.clone()),
+            None => Applied::default(),
+        }
+    }
+
+    /// The live flow of `sock`, created from `event` when new.
+    fn flow_for(&mut self, sock: SockId, event: &Event) -> &mut Flow {
+        if !self.live.contains_key(&sock) && self.live.len() >= self.capacity.live {
+            self.evict_idle_live();
+        }
+        let flow = self
+            .live
+            .entry(sock)
+            .or_insert_with(|| Flow::new(sock, event.netns, event.local, event.remote, event.ts));
+        flow.touch(event);
+        flow
+    }
+
+    /// Drops the longest-idle 1/64 of the live flows (at least one), so
+    /// that a table at capacity does not scan on every new flow.
+    fn evict_idle_live(&mut self) {
+        let count = (self.live.len() / 64).max(1);
+        let mut idle: Vec<(Nanos, SockId)> = self
+            .live
+            .values()
+            .map(|flow| (flow.last_event, flow.sock))
+            .collect();
+        idle.select_nth_unstable(count - 1);
+        for (_, sock) in &idle[..count] {
+            self.live.remove(sock);
+        }
+        self.evicted_live += count as u64;
+    }
+
+    fn end(&mut self, mut flow: Flow, at: Nanos, err: i32, stack: Option<Stack>) -> Applied {
+        let last_state = flow.state;
+        flow.state = TcpState::Close;
+        flow.last_event = at;
+        flow.end = Some(FlowEnd {
+            at,
+            reason: EndReason::classify(last_state, err, flow.resets_received > 0),
+            err,
+            last_state,
+            stack,
+        });
+        let owner = flow.owner.clone();
+        if self.ended.len() >= self.capacity.ended {
+            self.ended.pop_front();
+            self.evicted_ended += 1;
+        }
+        self.ended.push_back(flow);
+        Applied { owner, ended: true }
+    }
+
+    /// The flow the latest event ended.
+    pub fn last_ended(&self) -> Option<&Flow> {
+        self.ended.back()
+    }
+
+    pub fn live(&self) -> impl Iterator<Item = &Flow> {
+        self.live.values()
+    }
+
+    /// Ended flows, oldest first.
+    pub fn ended(&self) -> impl DoubleEndedIterator<Item = &Flow> + ExactSizeIterator {
+        self.ended.iter()
+    }
+
+    pub fn flow(&self, sock: SockId) -> Option<&Flow> {
+        self.live.get(&sock)
+    }
+
+    pub fn counts(&self) -> TableCounts {
+        TableCounts {
+            live: self.live.len(),
+            ended: self.ended.len(),
+            evicted_live: self.evicted_live,
+            evicted_ended: self.evicted_ended,
+        }
+    }
+}
+
+fn owner_of(flow: &Flow) -> Applied {
+    Applied {
+        owner: flow.owner.clone(),
+        ended: false,
+    }
+}
+
+/// Transitions the kernel makes from a system call of the owning process:
+/// connect(), listen(), and close() or shutdown(). Everything else can run
+/// from a timer or softirq on behalf of whichever task was on the CPU.
+fn runs_in_owner_context(old: TcpState, new: TcpState, err: i32) -> bool {
+    use TcpState::*;
+    matches!(
+        (old, new),
+        (Close, SynSent) | (Close, Listen) | (Established, FinWait1) | (CloseWait, LastAck)
+    ) || (old == SynSent && new == Close && err == 0)
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;

@@ -1,0 +1,265 @@
+//! Scenarios of the connection table, written as the kernel emits them.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use super::*;
+use crate::model::{
+    errno::{ECONNREFUSED, ECONNRESET, ETIMEDOUT},
+    event::{Retransmit, RetransmitCause},
+};
+
+const MS: Nanos = 1_000_000;
+
+fn task(pid: u32, comm: &str) -> Option<Task> {
+    Some(Task {
+        pid,
+        comm: Arc::from(comm),
+    })
+}
+
+/// Builds the events of one socket.
+struct Sock {
+    id: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+impl Sock {
+    fn new(id: u64, local: &str, remote: &str) -> Self {
+        Self {
+            id,
+            local: local.parse().expect("local address"),
+            remote: remote.parse().expect("remote address"),
+        }
+    }
+
+    fn event(&self, at_ms: u64, task: Option<Task>, kind: EventKind) -> Event {
+        Event {
+            ts: at_ms * MS,
+            sock: Some(SockId(self.id)),
+            netns: 4026531840,
+            local: self.local,
+            remote: self.remote,
+            task,
+            kind,
+        }
+    }
+
+    fn state(&self, at_ms: u64, task: Option<Task>, old: TcpState, new: TcpState, err: i32) -> Event {
+        let stack = (new == TcpState::Close).then(|| Stack::from(vec!["tcp_done+0x1".to_string()]));
+        self.event(at_ms, task, EventKind::State { old, new, err, stack })
+    }
+
+    fn retransmit(&self, at_ms: u64, rto_ms: u32) -> Event {
+        self.event(
+            at_ms,
+            None,
+            EventKind::Retransmit(Retransmit {
+                rto_ms,
+                backoff: 0,
+                retransmits: 0,
+                cause: RetransmitCause::Timer,
+                limits: None,
+            }),
+        )
+    }
+
+    /// The first event of a connect: the kernel has not picked a port yet.
+    fn connect(&self, at_ms: u64, owner: Option<Task>) -> Event {
+        let mut event = self.state(at_ms, owner, TcpState::Close, TcpState::SynSent, 0);
+        event.local.set_port(0);
+        event
+    }
+}
+
+fn run(table: &mut ConnectionTable, events: &[Event]) -> Vec<Applied> {
+    events.iter().map(|event| table.apply(event)).collect()
+}
+
+#[test]
+fn a_connect_that_times_out_keeps_its_owner_port_retries_and_reason() {
+    use TcpState::*;
+    let sock = Sock::new(1, "192.168.1.14:42636", "1.1.1.146:22");
+    let mut table = ConnectionTable::default();
+    let applied = run(
+        &mut table,
+        &[
+            sock.connect(0, task(23023, "nc")),
+            sock.retransmit(1_000, 1_000),
+            sock.retransmit(3_000, 2_000),
+            sock.state(10_009, task(15, "ksoftirqd/1"), SynSent, Close, ETIMEDOUT),
+        ],
+    );
+    assert_eq!(applied[1].owner, task(23023, "nc"), "timer events carry the flow's owner");
+    assert!(applied[3].ended);
+    let flow = table.last_ended().expect("ended flow");
+    assert_eq!(flow.owner, task(23023, "nc"));
+    assert_eq!(flow.local.port(), 42636, "the port the kernel picked");
+    assert_eq!(flow.retransmit_count, 2);
+    assert_eq!(flow.duration(0), 10_009 * MS);
+    assert!(flow.seen_from_start);
+    let end = flow.end.as_ref().expect("end");
+    assert_eq!((end.reason, end.err, end.last_state), (EndReason::Timeout, ETIMEDOUT, SynSent));
+    assert!(end.stack.is_some());
+    assert_eq!(table.counts().live, 0);
+}
+
+#[test]
+fn a_timer_task_never_becomes_the_owner() {
+    use TcpState::*;
+    let sock = Sock::new(2, "10.0.0.1:5000", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    run(
+        &mut table,
+        &[
+            sock.retransmit(0, 200),
+            sock.state(10, task(15, "ksoftirqd/1"), Established, Close, ETIMEDOUT),
+        ],
+    );
+    let flow = table.last_ended().expect("ended flow");
+    assert_eq!(flow.owner, None);
+    assert!(!flow.seen_from_start, "first seen mid-life");
+}
+
+#[test]
+fn closing_a_pending_connect_is_abandoned_and_a_rst_to_a_syn_is_refused() {
+    use TcpState::*;
+    let mut table = ConnectionTable::default();
+    let abandoned = Sock::new(3, "10.0.0.1:5001", "10.0.0.2:80");
+    run(
+        &mut table,
+        &[
+            abandoned.connect(0, task(7, "client")),
+            abandoned.state(2_000, task(7, "client"), SynSent, Close, 0),
+        ],
+    );
+    assert_eq!(reason_of(&table), EndReason::Abandoned);
+
+    let refused = Sock::new(4, "10.0.0.1:5002", "10.0.0.2:81");
+    run(
+        &mut table,
+        &[
+            refused.connect(0, task(7, "client")),
+            refused.event(1, None, EventKind::ResetReceived),
+            refused.state(1, None, SynSent, Close, ECONNREFUSED),
+        ],
+    );
+    assert_eq!(reason_of(&table), EndReason::Refused);
+}
+
+#[test]
+fn a_reset_ends_an_established_flow_with_reason_reset() {
+    use TcpState::*;
+    let sock = Sock::new(5, "10.0.0.1:5003", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    run(
+        &mut table,
+        &[
+            sock.connect(0, task(7, "client")),
+            sock.state(1, None, SynSent, Established, 0),
+            sock.event(50, None, EventKind::ResetReceived),
+            sock.state(50, None, Established, Close, ECONNRESET),
+        ],
+    );
+    let flow = table.last_ended().expect("ended flow");
+    assert_eq!(flow.resets_received, 1);
+    assert_eq!(reason_of(&table), EndReason::Reset);
+}
+
+#[test]
+fn an_accepted_flow_learns_its_owner_when_the_owner_closes_it() {
+    use TcpState::*;
+    let sock = Sock::new(6, "10.0.0.2:80", "10.0.0.1:5004");
+    let mut table = ConnectionTable::default();
+    let applied = run(
+        &mut table,
+        &[
+            sock.state(0, task(99, "unrelated"), Close, SynRecv, 0),
+            sock.state(0, task(99, "unrelated"), SynRecv, Established, 0),
+            sock.state(30, task(42, "server"), Established, FinWait1, 0),
+            sock.state(31, None, FinWait1, FinWait2, 0),
+            sock.state(32, None, FinWait2, Close, 0),
+        ],
+    );
+    assert_eq!(applied[1].owner, None, "softirq context is not the owner");
+    let flow = table.last_ended().expect("ended flow");
+    assert_eq!(flow.owner, task(42, "server"));
+    assert_eq!(reason_of(&table), EndReason::Closed);
+}
+
+#[test]
+fn a_reused_socket_address_starts_a_new_flow() {
+    use TcpState::*;
+    let sock = Sock::new(7, "10.0.0.1:5005", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    run(
+        &mut table,
+        &[
+            sock.connect(0, task(1, "first")),
+            sock.state(5, task(1, "first"), SynSent, Close, 0),
+            sock.connect(10, task(2, "second")),
+            sock.connect(20, task(3, "third")),
+        ],
+    );
+    assert_eq!(table.counts().ended, 1);
+    let live = table.flow(SockId(7)).expect("live flow");
+    assert_eq!(live.owner, task(3, "third"));
+    assert_eq!(live.first_seen, 20 * MS);
+    assert_eq!(table.counts().evicted_live, 1, "the flow whose CLOSE was missed");
+}
+
+#[test]
+fn destroy_ends_a_flow_whose_close_was_not_seen() {
+    let sock = Sock::new(8, "10.0.0.1:5006", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    run(&mut table, &[sock.retransmit(0, 200), sock.event(9, None, EventKind::Destroyed)]);
+    assert_eq!(table.counts().live, 0);
+    assert_eq!(table.last_ended().map(|flow| flow.retransmit_count), Some(1));
+}
+
+#[test]
+fn a_rst_for_no_socket_creates_no_flow() {
+    let mut table = ConnectionTable::default();
+    let mut event = Sock::new(9, "10.0.0.1:80", "10.0.0.2:5007").event(0, None, EventKind::ResetSent);
+    event.sock = None;
+    assert_eq!(table.apply(&event), Applied::default());
+    assert_eq!(table.counts(), TableCounts::default());
+}
+
+#[test]
+fn ended_flows_evict_oldest_first_and_are_counted() {
+    use TcpState::*;
+    let mut table = ConnectionTable::new(Capacity { live: 10, ended: 3 });
+    for id in 0..5 {
+        let sock = Sock::new(id, "10.0.0.1:6000", "10.0.0.2:80");
+        run(
+            &mut table,
+            &[sock.connect(id, None), sock.state(id + 1, None, SynSent, Close, 0)],
+        );
+    }
+    let kept: Vec<u64> = table.ended().map(|flow| flow.sock.0).collect();
+    assert_eq!(kept, vec![2, 3, 4]);
+    assert_eq!(table.counts().evicted_ended, 2);
+}
+
+#[test]
+fn a_full_table_evicts_the_longest_idle_live_flows() {
+    let mut table = ConnectionTable::new(Capacity { live: 4, ended: 4 });
+    for id in 0..4 {
+        table.apply(&Sock::new(id, "10.0.0.1:6000", "10.0.0.2:80").connect(id * 10, None));
+    }
+    table.apply(&Sock::new(0, "10.0.0.1:6000", "10.0.0.2:80").retransmit(100, 1000));
+    table.apply(&Sock::new(9, "10.0.0.1:6000", "10.0.0.2:80").connect(200, None));
+    let counts = table.counts();
+    assert_eq!((counts.live, counts.evicted_live), (4, 1));
+    assert!(table.flow(SockId(1)).is_none(), "flow 1 was idle longest");
+    assert!(table.flow(SockId(0)).is_some(), "flow 0 was touched recently");
+}
+
+fn reason_of(table: &ConnectionTable) -> EndReason {
+    table
+        .last_ended()
+        .and_then(|flow| flow.end.as_ref())
+        .map(|end| end.reason)
+        .expect("an ended flow")
+}

@@ -1,0 +1,287 @@
+//! The JSON-lines contract of `tcpscope --json`: one object per line, for
+//! scripts, tests and recordings. Field names are stable; add, never rename.
+
+use std::{
+    net::IpAddr,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+
+use crate::{
+    model::{
+        errno,
+        event::{Event, EventKind, Nanos, SocketLimits, Task},
+        flow::Flow,
+        table::TableCounts,
+    },
+    source::SourceInfo,
+};
+
+/// RFC 3339 in UTC with microseconds.
+pub fn rfc3339(at: Nanos) -> String {
+    let time = UNIX_EPOCH + Duration::from_nanos(at);
+    humantime::format_rfc3339_micros(time.max(UNIX_EPOCH)).to_string()
+}
+
+/// Parses [`rfc3339`] output back to nanoseconds.
+pub fn parse_rfc3339(text: &str) -> Option<Nanos> {
+    let time: SystemTime = humantime::parse_rfc3339(text).ok()?;
+    u64::try_from(time.duration_since(UNIX_EPOCH).ok()?.as_nanos()).ok()
+}
+
+fn family(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() { 4 } else { 6 }
+}
+
+#[derive(Serialize)]
+struct EventLine<'a> {
+    kind: &'static str,
+    ts: String,
+    sock: Option<String>,
+    family: u8,
+    saddr: IpAddr,
+    sport: u16,
+    daddr: IpAddr,
+    dport: u16,
+    netns: u32,
+    pid: Option<u32>,
+    comm: Option<&'a str>,
+    #[serde(flatten)]
+    detail: Detail<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Detail<'a> {
+    State {
+        old_state: &'static str,
+        new_state: &'static str,
+        err: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stack: Option<&'a [String]>,
+    },
+    Retransmit {
+        rto_ms: u32,
+        backoff: u8,
+        retransmits: u8,
+        tlp: bool,
+        cause: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        limits: Option<LimitsLine>,
+    },
+    SynAck {
+        retransmits: u8,
+        timeouts: u8,
+    },
+    None {},
+}
+
+/// The limits in force for the socket, as read at a retransmission.
+#[derive(Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsLine {
+    pub retries2: u8,
+    pub syn_retries: u8,
+    pub synack_retries: u8,
+    pub orphan_retries: u8,
+    pub syn_linear_timeouts: u8,
+    pub sock_syn_retries: Option<u8>,
+    pub user_timeout_ms: Option<u32>,
+    pub rto_min_ms: Option<u32>,
+    pub rto_max_ms: Option<u32>,
+    pub since_first_retransmit_ms: Option<u32>,
+}
+
+impl From<SocketLimits> for LimitsLine {
+    fn from(limits: SocketLimits) -> Self {
+        Self {
+            retries2: limits.retries2,
+            syn_retries: limits.syn_retries,
+            synack_retries: limits.synack_retries,
+            orphan_retries: limits.orphan_retries,
+            syn_linear_timeouts: limits.syn_linear_timeouts,
+            sock_syn_retries: limits.sock_syn_retries,
+            user_timeout_ms: limits.user_timeout_ms,
+            rto_min_ms: limits.rto_min_ms,
+            rto_max_ms: limits.rto_max_ms,
+            since_first_retransmit_ms: limits.since_first_retransmit_ms,
+        }
+    }
+}
+
+impl From<LimitsLine> for SocketLimits {
+    fn from(line: LimitsLine) -> Self {
+        Self {
+            retries2: line.retries2,
+            syn_retries: line.syn_retries,
+            synack_retries: line.synack_retries,
+            orphan_retries: line.orphan_retries,
+            syn_linear_timeouts: line.syn_linear_timeouts,
+            sock_syn_retries: line.sock_syn_retries,
+            user_timeout_ms: line.user_timeout_ms,
+            rto_min_ms: line.rto_min_ms,
+            rto_max_ms: line.rto_max_ms,
+            since_first_retransmit_ms: line.since_first_retransmit_ms,
+        }
+    }
+}
+
+/// An event line; `owner` is the flow's owner as the table knows it.
+pub fn event_line(event: &Event, owner: Option<&Task>) -> String {
+    let detail = match &event.kind {
+        EventKind::State {
+            old,
+            new,
+            err,
+            stack,
+        } => Detail::State {
+            old_state: old.name(),
+            new_state: new.name(),
+            err: errno::label(*err),
+            stack: stack.as_deref(),
+        },
+        EventKind::Retransmit(retransmit) => Detail::Retransmit {
+            rto_ms: retransmit.rto_ms,
+            backoff: retransmit.backoff,
+            retransmits: retransmit.retransmits,
+            tlp: retransmit.cause == crate::model::event::RetransmitCause::LossProbe,
+            cause: retransmit.cause.name(),
+            limits: retransmit.limits.map(LimitsLine::from),
+        },
+        EventKind::SynAckRetransmit {
+            retransmits,
+            timeouts,
+        } => Detail::SynAck {
+            retransmits: *retransmits,
+            timeouts: *timeouts,
+        },
+        EventKind::ResetSent | EventKind::ResetReceived | EventKind::Destroyed => Detail::None {},
+    };
+    let line = EventLine {
+        kind: event.kind.name(),
+        ts: rfc3339(event.ts),
+        sock: event.sock.map(|sock| sock.to_string()),
+        family: family(event.local.ip()),
+        saddr: event.local.ip(),
+        sport: event.local.port(),
+        daddr: event.remote.ip(),
+        dport: event.remote.port(),
+        netns: event.netns,
+        pid: owner.map(|task| task.pid),
+        comm: owner.map(|task| &*task.comm),
+        detail,
+    };
+    to_line(&line)
+}
+
+#[derive(Serialize)]
+struct FlowEndLine<'a> {
+    kind: &'static str,
+    ts: String,
+    sock: String,
+    family: u8,
+    saddr: IpAddr,
+    sport: u16,
+    daddr: IpAddr,
+    dport: u16,
+    netns: u32,
+    owner_pid: Option<u32>,
+    owner_comm: Option<&'a str>,
+    reason: &'static str,
+    duration_ms: u64,
+    /// False when the flow was already open when tcpscope started: its
+    /// duration then counts from when tcpscope first saw it.
+    seen_from_start: bool,
+    retransmits: u32,
+    resets_received: u32,
+    err: Option<String>,
+    last_state: &'static str,
+    stack: &'a [String],
+}
+
+/// The `flow_end` line of an ended flow (None while the flow is live).
+pub fn flow_end_line(flow: &Flow) -> Option<String> {
+    let end = flow.end.as_ref()?;
+    let line = FlowEndLine {
+        kind: "flow_end",
+        ts: rfc3339(end.at),
+        sock: flow.sock.to_string(),
+        family: family(flow.local.ip()),
+        saddr: flow.local.ip(),
+        sport: flow.local.port(),
+        daddr: flow.remote.ip(),
+        dport: flow.remote.port(),
+        netns: flow.netns,
+        owner_pid: flow.owner.as_ref().map(|task| task.pid),
+        owner_comm: flow.owner.as_ref().map(|task| &*task.comm),
+        reason: end.reason.name(),
+        duration_ms: flow.duration(end.at) / 1_000_000,
+        seen_from_start: flow.seen_from_start,
+        retransmits: flow.retransmit_count,
+        resets_received: flow.resets_received,
+        err: errno::label(end.err),
+        last_state: end.last_state.name(),
+        stack: end.stack.as_deref().unwrap_or(&[]),
+    };
+    Some(to_line(&line))
+}
+
+/// Totals since start, for the `stats` line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub events: u64,
+    pub lost: u64,
+    pub malformed: u64,
+}
+
+#[derive(Serialize)]
+struct StatsLine<'a> {
+    kind: &'static str,
+    ts: String,
+    events: u64,
+    lost: u64,
+    malformed: u64,
+    flows_live: usize,
+    flows_ended: usize,
+    flows_evicted: u64,
+    probes_attached: usize,
+    probes_failed: Vec<ProbeFailure<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProbeFailure<'a> {
+    probe: &'a str,
+    error: &'a str,
+}
+
+pub fn stats_line(at: Nanos, totals: Totals, counts: TableCounts, source: &SourceInfo) -> String {
+    let line = StatsLine {
+        kind: "stats",
+        ts: rfc3339(at),
+        events: totals.events,
+        lost: totals.lost,
+        malformed: totals.malformed,
+        flows_live: counts.live,
+        flows_ended: counts.ended,
+        flows_evicted: counts.evicted_live + counts.evicted_ended,
+        probes_attached: source.attached(),
+        probes_failed: source
+            .probes
+            .iter()
+            .filter_map(|probe| {
+                Some(ProbeFailure {
+                    probe: probe.name,
+                    error: probe.failure.as_deref()?,
+                })
+            })
+            .collect(),
+    };
+    to_line(&line)
+}
+
+fn to_line(line: &impl Serialize) -> String {
+    // Serializing plain structs of strings and numbers cannot fail; should a
+    // future field make it fail, the line says so instead of vanishing.
+    serde_json::to_string(line)
+        .unwrap_or_else(|error| format!("{{\"kind\":\"error\",\"error\":\"{error}\"}}"))
+}

@@ -1,0 +1,3 @@
+//! What tcpscope writes for other programs and for people: JSON lines.
+
+pub mod json;
