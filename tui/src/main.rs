@@ -1,13 +1,5 @@
-//! tcpscope: what the Linux kernel is doing to this box's TCP connections,
-//! live. eBPF probes feed a connection table; the table feeds a terminal
-//! screen or a stream of JSON lines.
-
-mod cli;
-mod decode;
-mod headless;
-mod model;
-mod output;
-mod source;
+//! The `tcpscope` binary: parses the command line and runs the chosen mode
+//! (modules are in lib.rs).
 
 use std::{
     io::{self, BufWriter},
@@ -18,8 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use tokio::sync::mpsc;
 
-use cli::Cli;
-use source::live::Live;
+use tcpscope::{cli::Cli, headless, source::live::Live};
 
 /// Batches in flight between a source and its consumer; when the consumer
 /// falls behind, the kernel's ring buffer fills and counts what it drops.

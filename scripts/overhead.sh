@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Measures what tcpscope costs a busy box: connections per second of a
+# loopback connect storm (tui/examples/connect_storm.rs) without tcpscope,
+# and with `tcpscope --json` attached, printing every event or printing
+# nothing (a filter that matches no flow: probes, decoding and the table
+# still run). Rounds alternate so drift affects both sides. Needs root.
+#   scripts/overhead.sh [seconds per run, default 5] [rounds, default 3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+rounds=${2:-3}
+cargo build --release --quiet --bin tcpscope --example connect_storm
+storm() { ./target/release/examples/connect_storm "$seconds"; }
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# Runs the storm with tcpscope attached, started with the given arguments.
+attached() {
+  ./target/release/tcpscope --json "$@" >"$scratch/out" 2>"$scratch/err" &
+  local pid=$!
+  for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
+  [ -s "$scratch/out" ] || { cat "$scratch/err" >&2; kill "$pid"; exit 1; }
+  storm
+  kill -TERM "$pid"
+  wait "$pid" || true
+  grep '"kind":"stats"' "$scratch/out" | tail -1 >"$scratch/stats"
+}
+
+printf '%-6s %10s %12s %8s %12s %8s %s\n' round baseline printing ratio filtered ratio "lost (printing)"
+for round in $(seq "$rounds"); do
+  base=$(storm)
+  printing=$(attached)
+  lost=$(sed -n 's/.*"lost":\([0-9]*\).*/\1/p' "$scratch/stats")
+  filtered=$(attached --port 1)
+  awk -v r="$round" -v b="$base" -v p="$printing" -v f="$filtered" -v l="$lost" \
+    'BEGIN { printf "%-6s %10d %12d %8.3f %12d %8.3f %s\n", r, b, p, p / b, f, f / b, l }'
+done

@@ -1,0 +1,13 @@
+//! tcpscope: what the Linux kernel is doing to this box's TCP connections,
+//! live. eBPF probes feed a connection table; the table feeds a terminal
+//! screen or a stream of JSON lines.
+//!
+//! The library holds everything but the process entry point (main.rs), so
+//! that benchmarks and integration tests reach the same code.
+
+pub mod cli;
+pub mod decode;
+pub mod headless;
+pub mod model;
+pub mod output;
+pub mod source;
