@@ -14,8 +14,8 @@ use aya_ebpf::{
 use tcpscope_common::{Limits, Record, STACK_DEPTH, kind};
 
 use crate::kernel::{
-    IPPROTO_TCP, TCP_CLOSE, fill_from_packet, fill_from_sock_common, fill_limits,
-    fill_local_port, fill_retransmit_state, offset, read,
+    IPPROTO_TCP, TCP_CLOSE, fill_from_packet, fill_from_sock_common, fill_limits, fill_local_port,
+    fill_retransmit_state, offset, read,
 };
 
 /// Room for about 20,000 records: several seconds of a connect storm.

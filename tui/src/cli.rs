@@ -61,19 +61,40 @@ mod tests {
 
     #[test]
     fn ports_pids_and_the_expression_combine() {
-        let cli = parse(&["--json", "--port", "80", "--port", "443", "--pid", "7", "--filter", "comm:nginx"]);
-        assert_eq!(cli.filter().expect("filter").to_string(), "comm:nginx port:80,443 pid:7");
+        let cli = parse(&[
+            "--json",
+            "--port",
+            "80",
+            "--port",
+            "443",
+            "--pid",
+            "7",
+            "--filter",
+            "comm:nginx",
+        ]);
+        assert_eq!(
+            cli.filter().expect("filter").to_string(),
+            "comm:nginx port:80,443 pid:7"
+        );
     }
 
     #[test]
     fn a_bad_filter_names_the_option_and_the_term() {
-        let error = parse(&["--filter", "port:x"]).filter().expect_err("bad term");
-        assert!(error.to_string().starts_with("--filter: \"port:x\""), "{error}");
+        let error = parse(&["--filter", "port:x"])
+            .filter()
+            .expect_err("bad term");
+        assert!(
+            error.to_string().starts_with("--filter: \"port:x\""),
+            "{error}"
+        );
     }
 
     #[test]
     fn durations_use_humantime() {
-        assert_eq!(parse(&["--duration", "1m30s"]).duration, Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse(&["--duration", "1m30s"]).duration,
+            Some(Duration::from_secs(90))
+        );
         assert!(Cli::try_parse_from(["tcpscope", "--duration", "soon"]).is_err());
     }
 }

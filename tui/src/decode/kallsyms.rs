@@ -40,7 +40,10 @@ impl Symbols {
 
     /// The function containing `address` and the offset into it.
     pub fn lookup(&self, address: u64) -> Option<(&str, u64)> {
-        let index = self.starts.partition_point(|&start| start <= address).checked_sub(1)?;
+        let index = self
+            .starts
+            .partition_point(|&start| start <= address)
+            .checked_sub(1)?;
         Some((&self.names[index], address - self.starts[index]))
     }
 
@@ -77,7 +80,10 @@ garbage line
     #[test]
     fn names_frames_with_offsets_and_skips_data_and_hidden_symbols() {
         let symbols = Symbols::parse(SAMPLE);
-        assert_eq!(symbols.frame(0xffffffff81a00010), "tcp_retransmit_timer+0x10");
+        assert_eq!(
+            symbols.frame(0xffffffff81a00010),
+            "tcp_retransmit_timer+0x10"
+        );
         assert_eq!(symbols.frame(0xffffffff81a00900), "tcp_write_timer+0x500");
         assert_eq!(symbols.frame(0xffffffffc0000004), "nf_hook_slow+0x4");
         assert_eq!(symbols.frame(0x1000), "0x1000");

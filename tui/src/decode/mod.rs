@@ -160,7 +160,9 @@ impl Decoder {
             old: state(record.old_state)?,
             new,
             err: record.sk_err,
-            stack: (new == TcpState::Close).then(|| self.stack(record)).flatten(),
+            stack: (new == TcpState::Close)
+                .then(|| self.stack(record))
+                .flatten(),
         })
     }
 
@@ -231,10 +233,11 @@ impl Decoder {
             return Some(known.clone());
         }
         let mut named: Vec<String> = frames.iter().map(|&ip| self.symbols.frame(ip)).collect();
-        let tracing = named
-            .iter()
-            .take(TRACING_DEPTH)
-            .rposition(|frame| TRACING_FRAMES.iter().any(|prefix| frame.starts_with(prefix)));
+        let tracing = named.iter().take(TRACING_DEPTH).rposition(|frame| {
+            TRACING_FRAMES
+                .iter()
+                .any(|prefix| frame.starts_with(prefix))
+        });
         if let Some(last) = tracing {
             named.drain(..=last);
         }

@@ -62,7 +62,13 @@ fn bytes(record: &Record) -> Vec<u8> {
 fn a_close_carries_its_errno_and_a_named_stack_without_tracing_frames() {
     let mut record = with_stack(
         blank(kind::STATE),
-        &[0x1234, 0xffffffff81000010, 0xffffffff81000108, 0xffffffff81000220, 0xffffffff81000330],
+        &[
+            0x1234,
+            0xffffffff81000010,
+            0xffffffff81000108,
+            0xffffffff81000220,
+            0xffffffff81000330,
+        ],
     );
     record.old_state = 2;
     record.new_state = 7;
@@ -72,8 +78,17 @@ fn a_close_carries_its_errno_and_a_named_stack_without_tracing_frames() {
     assert_eq!(event.sock, Some(SockId(0xffff_8881_0000_1000)));
     assert_eq!(event.local, "10.0.0.1:42636".parse().expect("addr"));
     assert_eq!(event.remote, "10.0.0.2:22".parse().expect("addr"));
-    assert_eq!(event.task.as_ref().map(|t| (t.pid, &*t.comm)), Some((23023, "nc")));
-    let EventKind::State { old, new, err, stack } = event.kind else {
+    assert_eq!(
+        event.task.as_ref().map(|t| (t.pid, &*t.comm)),
+        Some((23023, "nc"))
+    );
+    let EventKind::State {
+        old,
+        new,
+        err,
+        stack,
+    } = event.kind
+    else {
         panic!("not a state change: {:?}", event.kind);
     };
     assert_eq!((old, new, err), (TcpState::SynSent, TcpState::Close, 110));
@@ -98,7 +113,10 @@ fn a_retransmit_converts_jiffies_and_reads_its_cause_from_the_stack() {
     record.pid_tgid = 0;
     let cases = [
         (&[0xffffffff81000310][..], RetransmitCause::Timer),
-        (&[0xffffffff81000410, 0xffffffff81000310][..], RetransmitCause::LossProbe),
+        (
+            &[0xffffffff81000410, 0xffffffff81000310][..],
+            RetransmitCause::LossProbe,
+        ),
         (&[0xffffffff81000510][..], RetransmitCause::Fast),
         (&[][..], RetransmitCause::Unknown),
     ];
@@ -124,7 +142,8 @@ fn limits_place_the_first_retransmission_in_ms_or_us() {
     record.limits.tcp_mstamp_us = 9_000_000;
     record.limits.retrans_stamp = 8_000;
     let limits = |record: &Record| {
-        let EventKind::Retransmit(retransmit) = decoder().decode_record(record).expect("decodes").kind
+        let EventKind::Retransmit(retransmit) =
+            decoder().decode_record(record).expect("decodes").kind
         else {
             panic!("not a retransmit");
         };
@@ -144,7 +163,10 @@ fn limits_place_the_first_retransmission_in_ms_or_us() {
 fn nonsense_from_the_kernel_is_an_error_not_a_panic() {
     let mut decoder = decoder();
     assert_eq!(decoder.decode(&[0; 12]), Err(DecodeError::Size(12)));
-    assert_eq!(decoder.decode_record(&blank(99)), Err(DecodeError::Kind(99)));
+    assert_eq!(
+        decoder.decode_record(&blank(99)),
+        Err(DecodeError::Kind(99))
+    );
     let mut state = blank(kind::STATE);
     state.old_state = 2;
     state.new_state = 200;
@@ -156,7 +178,9 @@ fn nonsense_from_the_kernel_is_an_error_not_a_panic() {
     stack.old_state = 1;
     stack.new_state = 7;
     stack.stack_bytes = -14;
-    let event = decoder.decode_record(&stack).expect("a failed stack read is no stack");
+    let event = decoder
+        .decode_record(&stack)
+        .expect("a failed stack read is no stack");
     assert!(matches!(event.kind, EventKind::State { stack: None, .. }));
 }
 

@@ -62,8 +62,12 @@ impl Term {
             Self::SourcePort(port) => subject.local.port() == *port,
             Self::DestPort(port) => subject.remote.port() == *port,
             Self::Pid(pid) => subject.owner.is_some_and(|owner| owner.pid == *pid),
-            Self::Comm(part) => subject.owner.is_some_and(|owner| owner.comm.contains(part.as_str())),
-            Self::Addr(addr) => same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr),
+            Self::Comm(part) => subject
+                .owner
+                .is_some_and(|owner| owner.comm.contains(part.as_str())),
+            Self::Addr(addr) => {
+                same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr)
+            }
             Self::State(state) => subject.state == Some(*state),
             Self::Reason(reason) => subject.reason == Some(*reason),
             Self::Netns(netns) => subject.netns == *netns,

@@ -22,12 +22,18 @@ fn flow(local: &str, remote: &str, owner: Option<(u32, &str)>, state: TcpState) 
 }
 
 fn parse(text: &str) -> Filter {
-    text.parse().unwrap_or_else(|error| panic!("{text:?} should parse: {error}"))
+    text.parse()
+        .unwrap_or_else(|error| panic!("{text:?} should parse: {error}"))
 }
 
 #[test]
 fn every_term_matches_what_it_names() {
-    let java = flow("10.0.0.1:40000", "10.0.0.2:443", Some((1234, "java")), TcpState::SynSent);
+    let java = flow(
+        "10.0.0.1:40000",
+        "10.0.0.2:443",
+        Some((1234, "java")),
+        TcpState::SynSent,
+    );
     for matching in [
         "",
         "443",
@@ -43,7 +49,10 @@ fn every_term_matches_what_it_names() {
         "netns:7",
         "port:80,443 pid:1234",
     ] {
-        assert!(parse(matching).matches_flow(&java), "{matching:?} should match");
+        assert!(
+            parse(matching).matches_flow(&java),
+            "{matching:?} should match"
+        );
     }
     for other in [
         "80",
@@ -57,7 +66,10 @@ fn every_term_matches_what_it_names() {
         "netns:8",
         "443 pid:1",
     ] {
-        assert!(!parse(other).matches_flow(&java), "{other:?} should not match");
+        assert!(
+            !parse(other).matches_flow(&java),
+            "{other:?} should not match"
+        );
     }
 }
 

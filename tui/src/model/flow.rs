@@ -171,11 +171,26 @@ mod tests {
     #[test]
     fn end_reasons_follow_the_kernels_errors() {
         use TcpState::*;
-        assert_eq!(EndReason::classify(SynSent, ETIMEDOUT, false), EndReason::Timeout);
-        assert_eq!(EndReason::classify(Established, 113, false), EndReason::Timeout);
-        assert_eq!(EndReason::classify(SynSent, ECONNREFUSED, true), EndReason::Refused);
-        assert_eq!(EndReason::classify(Established, ECONNRESET, true), EndReason::Reset);
-        assert_eq!(EndReason::classify(CloseWait, EPIPE, true), EndReason::Reset);
+        assert_eq!(
+            EndReason::classify(SynSent, ETIMEDOUT, false),
+            EndReason::Timeout
+        );
+        assert_eq!(
+            EndReason::classify(Established, 113, false),
+            EndReason::Timeout
+        );
+        assert_eq!(
+            EndReason::classify(SynSent, ECONNREFUSED, true),
+            EndReason::Refused
+        );
+        assert_eq!(
+            EndReason::classify(Established, ECONNRESET, true),
+            EndReason::Reset
+        );
+        assert_eq!(
+            EndReason::classify(CloseWait, EPIPE, true),
+            EndReason::Reset
+        );
         assert_eq!(EndReason::classify(SynSent, 0, false), EndReason::Abandoned);
         assert_eq!(EndReason::classify(FinWait2, 0, false), EndReason::Closed);
         assert_eq!(EndReason::classify(LastAck, 0, true), EndReason::Reset);

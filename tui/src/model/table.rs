@@ -121,7 +121,10 @@ impl ConnectionTable {
         stack: &Option<Stack>,
     ) -> Applied {
         let begins = old == TcpState::Close
-            && matches!(new, TcpState::SynSent | TcpState::SynRecv | TcpState::Listen);
+            && matches!(
+                new,
+                TcpState::SynSent | TcpState::SynRecv | TcpState::Listen
+            );
         if begins && self.live.remove(&sock).is_some() {
             // The socket was freed and reused without the table seeing its
             // CLOSE: the old flow's end is unknown.

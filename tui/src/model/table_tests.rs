@@ -45,9 +45,25 @@ impl Sock {
         }
     }
 
-    fn state(&self, at_ms: u64, task: Option<Task>, old: TcpState, new: TcpState, err: i32) -> Event {
+    fn state(
+        &self,
+        at_ms: u64,
+        task: Option<Task>,
+        old: TcpState,
+        new: TcpState,
+        err: i32,
+    ) -> Event {
         let stack = (new == TcpState::Close).then(|| Stack::from(vec!["tcp_done+0x1".to_string()]));
-        self.event(at_ms, task, EventKind::State { old, new, err, stack })
+        self.event(
+            at_ms,
+            task,
+            EventKind::State {
+                old,
+                new,
+                err,
+                stack,
+            },
+        )
     }
 
     fn retransmit(&self, at_ms: u64, rto_ms: u32) -> Event {
@@ -90,7 +106,11 @@ fn a_connect_that_times_out_keeps_its_owner_port_retries_and_reason() {
             sock.state(10_009, task(15, "ksoftirqd/1"), SynSent, Close, ETIMEDOUT),
         ],
     );
-    assert_eq!(applied[1].owner, task(23023, "nc"), "timer events carry the flow's owner");
+    assert_eq!(
+        applied[1].owner,
+        task(23023, "nc"),
+        "timer events carry the flow's owner"
+    );
     assert!(applied[3].ended);
     let flow = table.last_ended().expect("ended flow");
     assert_eq!(flow.owner, task(23023, "nc"));
@@ -99,7 +119,10 @@ fn a_connect_that_times_out_keeps_its_owner_port_retries_and_reason() {
     assert_eq!(flow.duration(0), 10_009 * MS);
     assert!(flow.seen_from_start);
     let end = flow.end.as_ref().expect("end");
-    assert_eq!((end.reason, end.err, end.last_state), (EndReason::Timeout, ETIMEDOUT, SynSent));
+    assert_eq!(
+        (end.reason, end.err, end.last_state),
+        (EndReason::Timeout, ETIMEDOUT, SynSent)
+    );
     assert!(end.stack.is_some());
     assert_eq!(table.counts().live, 0);
 }
@@ -205,22 +228,36 @@ fn a_reused_socket_address_starts_a_new_flow() {
     let live = table.flow(SockId(7)).expect("live flow");
     assert_eq!(live.owner, task(3, "third"));
     assert_eq!(live.first_seen, 20 * MS);
-    assert_eq!(table.counts().evicted_live, 1, "the flow whose CLOSE was missed");
+    assert_eq!(
+        table.counts().evicted_live,
+        1,
+        "the flow whose CLOSE was missed"
+    );
 }
 
 #[test]
 fn destroy_ends_a_flow_whose_close_was_not_seen() {
     let sock = Sock::new(8, "10.0.0.1:5006", "10.0.0.2:80");
     let mut table = ConnectionTable::default();
-    run(&mut table, &[sock.retransmit(0, 200), sock.event(9, None, EventKind::Destroyed)]);
+    run(
+        &mut table,
+        &[
+            sock.retransmit(0, 200),
+            sock.event(9, None, EventKind::Destroyed),
+        ],
+    );
     assert_eq!(table.counts().live, 0);
-    assert_eq!(table.last_ended().map(|flow| flow.retransmit_count), Some(1));
+    assert_eq!(
+        table.last_ended().map(|flow| flow.retransmit_count),
+        Some(1)
+    );
 }
 
 #[test]
 fn a_rst_for_no_socket_creates_no_flow() {
     let mut table = ConnectionTable::default();
-    let mut event = Sock::new(9, "10.0.0.1:80", "10.0.0.2:5007").event(0, None, EventKind::ResetSent);
+    let mut event =
+        Sock::new(9, "10.0.0.1:80", "10.0.0.2:5007").event(0, None, EventKind::ResetSent);
     event.sock = None;
     assert_eq!(table.apply(&event), Applied::default());
     assert_eq!(table.counts(), TableCounts::default());
@@ -234,7 +271,10 @@ fn ended_flows_evict_oldest_first_and_are_counted() {
         let sock = Sock::new(id, "10.0.0.1:6000", "10.0.0.2:80");
         run(
             &mut table,
-            &[sock.connect(id, None), sock.state(id + 1, None, SynSent, Close, 0)],
+            &[
+                sock.connect(id, None),
+                sock.state(id + 1, None, SynSent, Close, 0),
+            ],
         );
     }
     let kept: Vec<u64> = table.ended().map(|flow| flow.sock.0).collect();
@@ -253,7 +293,10 @@ fn a_full_table_evicts_the_longest_idle_live_flows() {
     let counts = table.counts();
     assert_eq!((counts.live, counts.evicted_live), (4, 1));
     assert!(table.flow(SockId(1)).is_none(), "flow 1 was idle longest");
-    assert!(table.flow(SockId(0)).is_some(), "flow 0 was touched recently");
+    assert!(
+        table.flow(SockId(0)).is_some(),
+        "flow 0 was touched recently"
+    );
 }
 
 fn reason_of(table: &ConnectionTable) -> EndReason {

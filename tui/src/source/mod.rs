@@ -48,6 +48,9 @@ pub struct SourceInfo {
 
 impl SourceInfo {
     pub fn attached(&self) -> usize {
-        self.probes.iter().filter(|probe| probe.failure.is_none()).count()
+        self.probes
+            .iter()
+            .filter(|probe| probe.failure.is_none())
+            .count()
     }
 }

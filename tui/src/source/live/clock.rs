@@ -26,7 +26,7 @@ fn monotonic_to_wall_ns() -> i64 {
         };
         // SAFETY: clock_gettime writes one timespec into the pointer given.
         unsafe { libc::clock_gettime(clock, &mut time) };
-        i64::from(time.tv_sec) * 1_000_000_000 + i64::from(time.tv_nsec)
+        time.tv_sec * 1_000_000_000 + time.tv_nsec
     };
     now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
 }
@@ -89,7 +89,10 @@ mod tests {
 
     #[test]
     fn reads_config_hz() {
-        assert_eq!(parse_config_hz("CONFIG_HZ_250=y\nCONFIG_HZ=250\n"), Some(250));
+        assert_eq!(
+            parse_config_hz("CONFIG_HZ_250=y\nCONFIG_HZ=250\n"),
+            Some(250)
+        );
         assert_eq!(parse_config_hz("# CONFIG_HZ is not set\n"), None);
     }
 

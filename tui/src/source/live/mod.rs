@@ -65,8 +65,9 @@ impl Live {
         }
         // SAFETY: the ring buffer owns its file descriptor and is moved into
         // the AsyncFd, which deregisters it before dropping it.
-        let ring = unsafe { AsyncFd::register_with_interest(probes.take_events()?, Interest::READABLE) }
-            .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
+        let ring =
+            unsafe { AsyncFd::register_with_interest(probes.take_events()?, Interest::READABLE) }
+                .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
         let info = SourceInfo {
             origin: "live".to_string(),

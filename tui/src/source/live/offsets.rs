@@ -150,12 +150,9 @@ impl Collector<'_> {
     ) -> Result<u32, OffsetError> {
         match self.resolver.field(outer, path) {
             Ok(field) if size == 0 || field.size == size => Ok(field.bit_offset / 8),
-            Ok(field) if need == Need::Required => Err(OffsetError::Size(
-                outer,
-                path.to_string(),
-                field.size,
-                size,
-            )),
+            Ok(field) if need == Need::Required => {
+                Err(OffsetError::Size(outer, path.to_string(), field.size, size))
+            }
             Err(error) if need == Need::Required => Err(error),
             _ => {
                 self.missing.push(format!("{outer}.{path}"));

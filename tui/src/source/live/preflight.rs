@@ -55,8 +55,16 @@ fn problems(capabilities: u64, has_btf: bool, lockdown: &str) -> Vec<Problem> {
         }
     };
     require(CAP_BPF, "CAP_BPF", "needed to load eBPF programs and maps");
-    require(CAP_PERFMON, "CAP_PERFMON", "needed to attach tracing programs and read kernel memory");
-    require(CAP_SYSLOG, "CAP_SYSLOG", "needed to read kernel addresses in /proc/kallsyms to name kernel stacks");
+    require(
+        CAP_PERFMON,
+        "CAP_PERFMON",
+        "needed to attach tracing programs and read kernel memory",
+    );
+    require(
+        CAP_SYSLOG,
+        "CAP_SYSLOG",
+        "needed to read kernel addresses in /proc/kallsyms to name kernel stacks",
+    );
     if !has_btf {
         found.push(Problem {
             what: format!("this kernel has no BTF ({VMLINUX_BTF} is missing)"),
@@ -93,19 +101,30 @@ mod tests {
 
     #[test]
     fn root_on_a_btf_kernel_has_no_problem() {
-        assert_eq!(problems(ALL, true, "none [integrity] confidentiality"), vec![]);
+        assert_eq!(
+            problems(ALL, true, "none [integrity] confidentiality"),
+            vec![]
+        );
     }
 
     #[test]
     fn each_missing_capability_is_named_with_its_fix() {
         let without = |cap: u32| ALL & !(1 << cap) & !(1 << CAP_SYS_ADMIN);
-        for (cap, name) in [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON"), (CAP_SYSLOG, "CAP_SYSLOG")] {
+        for (cap, name) in [
+            (CAP_BPF, "CAP_BPF"),
+            (CAP_PERFMON, "CAP_PERFMON"),
+            (CAP_SYSLOG, "CAP_SYSLOG"),
+        ] {
             let found = problems(without(cap), true, "");
             assert_eq!(found.len(), 1, "{found:?}");
             assert!(found[0].what.contains(name), "{}", found[0]);
             assert!(found[0].fix.contains("setcap"), "{}", found[0]);
         }
-        assert_eq!(problems(0, true, "").len(), 3, "an unprivileged user misses all three");
+        assert_eq!(
+            problems(0, true, "").len(),
+            3,
+            "an unprivileged user misses all three"
+        );
     }
 
     #[test]

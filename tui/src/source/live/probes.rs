@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use aya::{
-    Ebpf, EbpfLoader, Btf as AyaBtf,
+    Btf as AyaBtf, Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
     programs::BtfTracePoint,
 };
@@ -44,7 +44,9 @@ impl Probes {
             .iter()
             .map(|&name| ProbeStatus {
                 name,
-                failure: attach(&mut ebpf, name, &btf).err().map(|e| format!("{e:#}")),
+                failure: attach(&mut ebpf, name, &btf)
+                    .err()
+                    .map(|e| format!("{e:#}")),
             })
             .collect();
         Ok(Self { ebpf, status })
@@ -52,13 +54,19 @@ impl Probes {
 
     /// Takes the ring buffer the programs write records into.
     pub fn take_events(&mut self) -> anyhow::Result<RingBuf<MapData>> {
-        let map = self.ebpf.take_map("EVENTS").context("the object has no EVENTS map")?;
+        let map = self
+            .ebpf
+            .take_map("EVENTS")
+            .context("the object has no EVENTS map")?;
         RingBuf::try_from(map).context("EVENTS is not a ring buffer")
     }
 
     /// Takes the per-CPU count of records dropped because the ring was full.
     pub fn take_lost(&mut self) -> anyhow::Result<PerCpuArray<MapData, u64>> {
-        let map = self.ebpf.take_map("LOST").context("the object has no LOST map")?;
+        let map = self
+            .ebpf
+            .take_map("LOST")
+            .context("the object has no LOST map")?;
         PerCpuArray::try_from(map).context("LOST is not a per-CPU array")
     }
 }
