@@ -23,7 +23,9 @@ pub(crate) use offset;
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 pub const IPPROTO_TCP: u16 = 6;
+pub const TCP_TIME_WAIT: u8 = 6;
 pub const TCP_CLOSE: u8 = 7;
+pub const TCP_NEW_SYN_RECV: u8 = 12;
 
 /// Reads a `T` at `base + offset`; zero when the field is absent on this
 /// kernel, the base is null or the read faults.

@@ -14,8 +14,8 @@ use aya_ebpf::{
 use tcpscope_common::{Limits, Record, STACK_DEPTH, kind};
 
 use crate::kernel::{
-    IPPROTO_TCP, TCP_CLOSE, fill_from_packet, fill_from_sock_common, fill_limits, fill_local_port,
-    fill_retransmit_state, offset, read,
+    IPPROTO_TCP, TCP_CLOSE, TCP_NEW_SYN_RECV, TCP_TIME_WAIT, fill_from_packet,
+    fill_from_sock_common, fill_limits, fill_local_port, fill_retransmit_state, offset, read,
 };
 
 /// Room for about 20,000 records: several seconds of a connect storm.
@@ -145,6 +145,10 @@ pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
             fill_from_packet(record, skb);
         } else {
             fill_from_sock_common(record, sk);
+            // Timewait and request sockets end after their sock_common.
+            if !matches!(record.new_state, TCP_TIME_WAIT | TCP_NEW_SYN_RECV) {
+                fill_local_port(record, sk);
+            }
         }
     });
     0

@@ -1,0 +1,7 @@
+//! Support for the root integration tests of the live event pipeline: network
+//! namespaces the tests create and delete (`netns`), the real `tcpscope --json`
+//! run as a child process (`tcpscope`), and queries on its JSON lines (`lines`).
+
+pub mod lines;
+pub mod netns;
+pub mod tcpscope;
