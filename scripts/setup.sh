@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what building and testing tcpscope needs on a
-# Debian/Ubuntu machine that has rustup: the nightly toolchain with rust-src
+# Debian/Ubuntu machine that has rustup: a pinned nightly with rust-src
 # (the eBPF probes build core for bpfel-unknown-none), LLVM 22 and a bpf-linker
 # built against it, and the tools the root integration tests drive (iproute2,
 # iptables, tmux). Each step checks first and does nothing when already done.
@@ -38,9 +38,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 apt_install "llvm-${LLVM_MAJOR}-dev" libzstd-dev zlib1g-dev \
   iproute2 iptables tmux procps
 
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-  log "installing the nightly toolchain with rust-src"
-  rustup toolchain install nightly --profile minimal --component rust-src
+# The probes build with this exact nightly: its LLVM major must match
+# bpf-linker's (build.rs reads the same file).
+BPF_TOOLCHAIN=$(tr -d '[:space:]' <"$(dirname "$0")/../probes/bpf-toolchain")
+if ! rustup component list --toolchain "$BPF_TOOLCHAIN" --installed 2>/dev/null | grep -q '^rust-src'; then
+  log "installing the $BPF_TOOLCHAIN toolchain with rust-src"
+  rustup toolchain install "$BPF_TOOLCHAIN" --profile minimal --component rust-src
+fi
+llvm_of_toolchain=$(rustup run "$BPF_TOOLCHAIN" rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
+if [ "$llvm_of_toolchain" != "$LLVM_MAJOR" ]; then
+  log "$BPF_TOOLCHAIN uses LLVM $llvm_of_toolchain, but bpf-linker is built for LLVM $LLVM_MAJOR"
+  exit 1
 fi
 
 if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
