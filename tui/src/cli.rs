@@ -1,9 +1,9 @@
 //! The command line: parsed by clap, then checked into one [`Options`]
 //! value so that the rest of the program never sees an invalid setting.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::model::filter::{Filter, Term};
 
@@ -33,6 +33,38 @@ pub struct Cli {
     /// Filter expression, e.g. 'port:443 comm:java' (all terms must match).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
+
+    /// Play a recording made with `tcpscope --json` instead of watching the
+    /// kernel (no root needed).
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    /// Replay speed: 2 plays twice as fast, 0 as fast as possible.
+    #[arg(long, default_value_t = 1.0, requires = "replay", value_parser = parse_speed)]
+    pub speed: f64,
+
+    /// Run without a terminal, then write the screen as text to FILE (at
+    /// the end of --duration or of the recording, or at Ctrl-C).
+    #[arg(long, value_name = "FILE", conflicts_with = "json")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Where the `s` key writes its snapshots.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub snapshot_dir: PathBuf,
+
+    /// Shortest time between two redraws of new data, e.g. 100ms.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    pub refresh: Duration,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print when the kernel retransmits and gives up, for given limits
+    /// (no root needed).
+    Predict(crate::predict::PredictArgs),
 }
 
 impl Cli {
@@ -47,6 +79,15 @@ impl Cli {
         filter.require_any(self.port.iter().map(|&port| Term::Port(port)).collect());
         filter.require_any(self.pid.iter().map(|&pid| Term::Pid(pid)).collect());
         Ok(filter)
+    }
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed >= 0.0 => Ok(speed),
+        _ => Err(format!(
+            "{text:?} is not a speed: use a number like 2 or 0.5, or 0 for as fast as possible"
+        )),
     }
 }
 
@@ -96,5 +137,15 @@ mod tests {
             Some(Duration::from_secs(90))
         );
         assert!(Cli::try_parse_from(["tcpscope", "--duration", "soon"]).is_err());
+    }
+
+    #[test]
+    fn screen_options_are_checked() {
+        let cli = parse(&["--replay", "rec.jsonl", "--speed", "0", "--refresh", "100ms"]);
+        assert_eq!((cli.speed, cli.refresh), (0.0, Duration::from_millis(100)));
+        assert_eq!(parse(&[]).refresh, Duration::from_millis(250));
+        assert!(Cli::try_parse_from(["tcpscope", "--speed", "2"]).is_err(), "needs --replay");
+        assert!(Cli::try_parse_from(["tcpscope", "--replay", "r", "--speed", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["tcpscope", "--json", "--snapshot", "f"]).is_err());
     }
 }

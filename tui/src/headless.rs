@@ -15,8 +15,9 @@ use tokio::{
 
 use crate::{
     model::{
-        event::{Event, Nanos},
+        event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
+        forecast::forecast,
         table::{Applied, ConnectionTable},
     },
     output::json::{self, Totals},
@@ -110,7 +111,7 @@ impl Printer<'_> {
     }
 
     fn print(&self, event: &Event, applied: &Applied, out: &mut impl Write) -> io::Result<()> {
-        if matches!(event.kind, crate::model::event::EventKind::Destroyed) {
+        if matches!(event.kind, EventKind::Destroyed) {
             return Ok(());
         }
         let ended = applied.ended.then(|| self.table.last_ended()).flatten();
@@ -129,7 +130,12 @@ impl Printer<'_> {
         if !self.filter.matches(&subject) {
             return Ok(());
         }
-        writeln!(out, "{}", json::event_line(event, applied.owner.as_ref()))?;
+        let forecast = match (&event.kind, flow) {
+            (EventKind::Retransmit(_), Some(flow)) => forecast(flow),
+            _ => None,
+        };
+        let line = json::event_line(event, applied.owner.as_ref(), forecast.as_ref());
+        writeln!(out, "{line}")?;
         if let Some(line) = ended.and_then(json::flow_end_line) {
             writeln!(out, "{line}")?;
         }

@@ -2,15 +2,22 @@
 //! (modules are in lib.rs).
 
 use std::{
+    future::Future,
     io::{self, BufWriter},
+    pin::Pin,
     process::ExitCode,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Parser as _;
 use tokio::sync::mpsc;
 
-use tcpscope::{cli::Cli, headless, source::live::Live};
+use tcpscope::{
+    app::{launch, run::Clock},
+    cli::{Cli, Command},
+    headless, predict,
+    source::{Batch, SourceInfo, live::Live, replay::Replay},
+};
 
 /// Batches in flight between a source and its consumer; when the consumer
 /// falls behind, the kernel's ring buffer fills and counts what it drops.
@@ -28,27 +35,54 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let options = headless::Options {
-        duration: cli.duration,
-        filter: cli.filter()?,
-    };
-    if !cli.json {
-        bail!("the live screen is not available yet: run `tcpscope --json`");
+    if let Some(Command::Predict(args)) = &cli.command {
+        return predict::run(args, &mut io::stdout().lock());
     }
+    let filter = cli.filter()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the event loop")?;
     runtime.block_on(async {
-        let (live, info) = Live::open()?;
-        for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
-            eprintln!("tcpscope: {probe}");
-        }
         let (sink, events) = mpsc::channel(CHANNEL_BATCHES);
+        let (source, info, clock) = open_source(cli, sink)?;
+        if !cli.json {
+            let settings = launch::Settings {
+                filter,
+                replay_speed: cli.replay.is_some().then_some(cli.speed),
+                clock,
+                refresh: cli.refresh,
+                duration: cli.duration,
+                snapshot_file: cli.snapshot.clone(),
+                snapshot_dir: cli.snapshot_dir.clone(),
+            };
+            return launch::run(events, source, &info, settings).await;
+        }
+        let options = headless::Options {
+            duration: cli.duration,
+            filter,
+        };
         let mut out = BufWriter::new(io::stdout().lock());
         tokio::select! {
             ended = headless::run(events, &info, &options, &mut out) => ended.map(drop),
-            failed = live.run(sink) => failed.context("reading the probes' ring buffer"),
+            failed = source => failed,
         }
     })
+}
+
+/// The events' source: a recording with --replay, else the live probes.
+type Source = Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
+
+fn open_source(cli: &Cli, sink: mpsc::Sender<Batch>) -> anyhow::Result<(Source, SourceInfo, Clock)> {
+    if let Some(path) = &cli.replay {
+        let (replay, info) = Replay::open(path, cli.speed)?;
+        let clock = Clock::Recording(replay.clock());
+        return Ok((Box::pin(replay.run(sink)), info, clock));
+    }
+    let (live, info) = Live::open()?;
+    for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
+        eprintln!("tcpscope: {probe}");
+    }
+    let run = async move { live.run(sink).await.context("reading the probes' ring buffer") };
+    Ok((Box::pin(run), info, Clock::Wall))
 }

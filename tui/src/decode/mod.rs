@@ -220,6 +220,7 @@ impl Decoder {
                 .map(|j| self.jiffies_to_ms(j))
                 .or(nonzero(raw.ns_rto_max_ms)),
             since_first_retransmit_ms,
+            hz: self.clock.hz,
         }
     }
 

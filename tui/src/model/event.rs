@@ -126,8 +126,9 @@ impl RetransmitCause {
 }
 
 /// Retransmission limits in force for one socket when it retransmitted:
-/// its own options and its network namespace's sysctls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// its own options and its network namespace's sysctls. Serialized as is
+/// in the JSON lines, so that a replay forecasts like the live view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SocketLimits {
     pub retries2: u8,
     pub syn_retries: u8,
@@ -141,8 +142,11 @@ pub struct SocketLimits {
     /// The socket's RTO bounds, ms (the kernel's constants when absent).
     pub rto_min_ms: Option<u32>,
     pub rto_max_ms: Option<u32>,
-    /// How long ago the first unanswered retransmission went out, ms.
+    /// Time since the socket's `retrans_stamp`, ms: the start of the
+    /// retransmission episode the kernel's give-up budget counts from.
     pub since_first_retransmit_ms: Option<u32>,
+    /// The kernel's timer frequency: how late its timers may fire.
+    pub hz: u32,
 }
 
 /// One retransmission of a data or SYN segment.

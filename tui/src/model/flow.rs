@@ -16,6 +16,8 @@ pub struct RetransmitRecord {
     pub at: Nanos,
     pub rto_ms: u32,
     pub backoff: u8,
+    /// `icsk_retransmits` after this one: the retransmission's number.
+    pub retransmits: u8,
     pub cause: RetransmitCause,
 }
 
@@ -205,6 +207,7 @@ mod tests {
                 at,
                 rto_ms: 200,
                 backoff: 0,
+                retransmits: 1,
                 cause: RetransmitCause::Timer,
             });
         }

@@ -6,4 +6,6 @@ pub mod errno;
 pub mod event;
 pub mod filter;
 pub mod flow;
+pub mod forecast;
+pub mod giveup;
 pub mod table;

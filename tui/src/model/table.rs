@@ -82,6 +82,7 @@ impl ConnectionTable {
                     at: event.ts,
                     rto_ms: retransmit.rto_ms,
                     backoff: retransmit.backoff,
+                    retransmits: retransmit.retransmits,
                     cause: retransmit.cause,
                 });
                 if retransmit.limits.is_some() {

@@ -12,6 +12,7 @@ use crate::{
     model::{
         errno,
         event::{Event, EventKind, Nanos, SocketLimits, Task},
+        forecast::Forecast,
         flow::Flow,
         table::TableCounts,
     },
@@ -68,7 +69,11 @@ enum Detail<'a> {
         tlp: bool,
         cause: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
-        limits: Option<LimitsLine>,
+        limits: Option<SocketLimits>,
+        /// When the kernel will give up on the flow, if nothing answers.
+        give_up_earliest: Option<String>,
+        give_up_latest: Option<String>,
+        give_up_error: Option<&'static str>,
     },
     SynAck {
         retransmits: u8,
@@ -77,57 +82,9 @@ enum Detail<'a> {
     None {},
 }
 
-/// The limits in force for the socket, as read at a retransmission.
-#[derive(Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitsLine {
-    pub retries2: u8,
-    pub syn_retries: u8,
-    pub synack_retries: u8,
-    pub orphan_retries: u8,
-    pub syn_linear_timeouts: u8,
-    pub sock_syn_retries: Option<u8>,
-    pub user_timeout_ms: Option<u32>,
-    pub rto_min_ms: Option<u32>,
-    pub rto_max_ms: Option<u32>,
-    pub since_first_retransmit_ms: Option<u32>,
-}
-
-impl From<SocketLimits> for LimitsLine {
-    fn from(limits: SocketLimits) -> Self {
-        Self {
-            retries2: limits.retries2,
-            syn_retries: limits.syn_retries,
-            synack_retries: limits.synack_retries,
-            orphan_retries: limits.orphan_retries,
-            syn_linear_timeouts: limits.syn_linear_timeouts,
-            sock_syn_retries: limits.sock_syn_retries,
-            user_timeout_ms: limits.user_timeout_ms,
-            rto_min_ms: limits.rto_min_ms,
-            rto_max_ms: limits.rto_max_ms,
-            since_first_retransmit_ms: limits.since_first_retransmit_ms,
-        }
-    }
-}
-
-impl From<LimitsLine> for SocketLimits {
-    fn from(line: LimitsLine) -> Self {
-        Self {
-            retries2: line.retries2,
-            syn_retries: line.syn_retries,
-            synack_retries: line.synack_retries,
-            orphan_retries: line.orphan_retries,
-            syn_linear_timeouts: line.syn_linear_timeouts,
-            sock_syn_retries: line.sock_syn_retries,
-            user_timeout_ms: line.user_timeout_ms,
-            rto_min_ms: line.rto_min_ms,
-            rto_max_ms: line.rto_max_ms,
-            since_first_retransmit_ms: line.since_first_retransmit_ms,
-        }
-    }
-}
-
-/// An event line; `owner` is the flow's owner as the table knows it.
-pub fn event_line(event: &Event, owner: Option<&Task>) -> String {
+/// An event line; `owner` is the flow's owner as the table knows it, and
+/// `forecast` the flow's give-up forecast after a retransmission.
+pub fn event_line(event: &Event, owner: Option<&Task>, forecast: Option<&Forecast>) -> String {
     let detail = match &event.kind {
         EventKind::State {
             old,
@@ -146,7 +103,10 @@ pub fn event_line(event: &Event, owner: Option<&Task>) -> String {
             retransmits: retransmit.retransmits,
             tlp: retransmit.cause == crate::model::event::RetransmitCause::LossProbe,
             cause: retransmit.cause.name(),
-            limits: retransmit.limits.map(LimitsLine::from),
+            limits: retransmit.limits,
+            give_up_earliest: forecast.map(|forecast| rfc3339(forecast.give_up_earliest)),
+            give_up_latest: forecast.map(|forecast| rfc3339(forecast.give_up_latest)),
+            give_up_error: forecast.map(|forecast| forecast.error),
         },
         EventKind::SynAckRetransmit {
             retransmits,
