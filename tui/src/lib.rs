@@ -5,7 +5,6 @@
 //! The library holds everything but the process entry point (main.rs), so
 //! that benchmarks and integration tests reach the same code.
 
-pub mod app;
 pub mod cli;
 pub mod decode;
 pub mod headless;
@@ -13,4 +12,3 @@ pub mod model;
 pub mod output;
 pub mod predict;
 pub mod source;
-pub mod ui;
