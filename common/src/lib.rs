@@ -93,7 +93,8 @@ pub struct Record {
     pub rto_jiffies: u32,
     /// `tcp_sock.srtt_us` (8 times the smoothed RTT in µs).
     pub srtt_us_x8: u32,
-    /// Bytes of `stack` filled by `bpf_get_stack`, or a negative errno.
+    /// Bytes of [`StackedRecord::stack`] filled by `bpf_get_stack`, or a
+    /// negative errno; 0 in a record sent without a stack.
     pub stack_bytes: i32,
     /// Host byte order.
     pub sport: u16,
@@ -111,6 +112,16 @@ pub struct Record {
     /// `icsk_retransmits` (SYN-ACK: the request's `num_retrans`).
     pub retransmits: u8,
     pub _pad: [u8; 5],
+}
+
+/// A record followed by a kernel stack: sent only for the events whose
+/// stack userspace shows (closes that are not an orderly end, and
+/// retransmissions), so that the common records stay small.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct StackedRecord {
+    pub record: Record,
+    /// Return addresses, innermost first; `record.stack_bytes` are valid.
     pub stack: [u64; STACK_DEPTH],
 }
 
@@ -222,4 +233,5 @@ mod pod {
     // bit pattern is a valid value.
     unsafe impl aya::Pod for super::Offsets {}
     unsafe impl aya::Pod for super::Record {}
+    unsafe impl aya::Pod for super::StackedRecord {}
 }

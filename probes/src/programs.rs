@@ -11,11 +11,12 @@ use aya_ebpf::{
     maps::{PerCpuArray, RingBuf},
     programs::BtfTracePointContext,
 };
-use tcpscope_common::{Limits, Record, STACK_DEPTH, kind};
+use tcpscope_common::{Limits, Record, STACK_DEPTH, StackedRecord, kind};
 
 use crate::kernel::{
-    IPPROTO_TCP, TCP_CLOSE, TCP_NEW_SYN_RECV, TCP_TIME_WAIT, fill_from_packet,
-    fill_from_sock_common, fill_limits, fill_local_port, fill_retransmit_state, offset, read,
+    IPPROTO_TCP, TCP_CLOSE, TCP_NEW_SYN_RECV, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT,
+    fill_from_packet, fill_from_sock_common, fill_limits, fill_local_port, fill_retransmit_state,
+    offset, read,
 };
 
 /// Room for about 20,000 records: several seconds of a connect storm.
@@ -32,8 +33,8 @@ fn count_lost() {
     }
 }
 
-/// Reserves a record and fills what every kind carries: time, kind, socket
-/// and the task the CPU was running. Everything else starts at zero.
+/// Reserves a record, fills what every kind carries (time, kind, socket,
+/// the task the CPU was running; everything else zero), then `fill`s it.
 #[inline(always)]
 fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
     let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
@@ -41,6 +42,34 @@ fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
         return;
     };
     let record = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(record, record_kind, sock);
+    fill(record);
+    entry.submit(wakeup());
+}
+
+/// As [`emit`], followed by the kernel stack of the event.
+#[inline(always)]
+fn emit_with_stack(
+    ctx: &BtfTracePointContext,
+    record_kind: u8,
+    sock: *const u8,
+    fill: impl FnOnce(&mut Record),
+) {
+    let Some(mut entry) = EVENTS.reserve::<StackedRecord>(0) else {
+        count_lost();
+        return;
+    };
+    let stacked = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut stacked.record, record_kind, sock);
+    fill(&mut stacked.record);
+    let buffer = stacked.stack.as_mut_ptr().cast::<c_void>();
+    let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
+    stacked.record.stack_bytes = unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) } as i32;
+    entry.submit(wakeup());
+}
+
+#[inline(always)]
+fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8) {
     record.ts_ns = unsafe { bpf_ktime_get_ns() };
     record.sock = sock as u64;
     record.pid_tgid = bpf_get_current_pid_tgid();
@@ -63,16 +92,22 @@ fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
     record.backoff = 0;
     record.retransmits = 0;
     record._pad = [0; 5];
-    fill(record);
-    entry.submit(0);
 }
 
-/// The kernel stack of the current event, innermost first.
-#[inline(always)]
-fn capture_stack(ctx: &BtfTracePointContext, record: &mut Record) {
-    let buffer = record.stack.as_mut_ptr().cast::<c_void>();
-    let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
-    record.stack_bytes = unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) } as i32;
+/// Unread bytes past which a record wakes the reader at once. Below it the
+/// reader is not woken: it drains the ring on its own short tick, which
+/// spares a connect storm a wakeup per record.
+const WAKE_AT: u64 = 1 << 20;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+fn wakeup() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKE_AT {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
 }
 
 /// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`
@@ -83,21 +118,29 @@ pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
     if protocol != IPPROTO_TCP {
         return 0;
     }
-    let old_state: i32 = ctx.arg(1);
-    let new_state: i32 = ctx.arg(2);
-    emit(kind::STATE, sk, |record| {
+    let old_state = ctx.arg::<i32>(1) as u8;
+    let new_state = ctx.arg::<i32>(2) as u8;
+    let sk_err: i32 = read(sk, offset!(sk_err));
+    let fill = |record: &mut Record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
-        record.old_state = old_state as u8;
-        record.new_state = new_state as u8;
-        record.sk_err = read(sk, offset!(sk_err));
-        record.sk_err_soft = read(sk, offset!(sk_err_soft));
-        record.rto_jiffies = read(sk, offset!(icsk_rto));
-        if new_state as u8 == TCP_CLOSE {
+        record.old_state = old_state;
+        record.new_state = new_state;
+        record.sk_err = sk_err;
+        if new_state == TCP_CLOSE {
+            record.sk_err_soft = read(sk, offset!(sk_err_soft));
             fill_retransmit_state(record, sk);
-            capture_stack(&ctx, record);
         }
-    });
+    };
+    // The stack costs more than the rest of the record: it goes with the
+    // closes that are not an established flow's orderly end (an error, or
+    // a handshake that never completed).
+    let handshake = matches!(old_state, TCP_SYN_SENT | TCP_SYN_RECV);
+    if new_state == TCP_CLOSE && (sk_err != 0 || handshake) {
+        emit_with_stack(&ctx, kind::STATE, sk, fill);
+    } else {
+        emit(kind::STATE, sk, fill);
+    }
     0
 }
 
@@ -105,14 +148,13 @@ pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "tcp_retransmit_skb")]
 pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
     let sk: *const u8 = ctx.arg(0);
-    emit(kind::RETRANSMIT, sk, |record| {
+    emit_with_stack(&ctx, kind::RETRANSMIT, sk, |record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
         fill_limits(record, sk);
         record.srtt_us_x8 = read(sk, offset!(tp_srtt_us));
         record.sk_err_soft = read(sk, offset!(sk_err_soft));
-        capture_stack(&ctx, record);
     });
     0
 }

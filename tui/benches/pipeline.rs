@@ -7,7 +7,7 @@ use tcpscope::{
     decode::{Bitfields, Decoder, KernelClock, kallsyms::Symbols},
     model::table::ConnectionTable,
 };
-use tcpscope_common::{Record, kind};
+use tcpscope_common::{Record, STACK_DEPTH, StackedRecord, kind};
 
 fn main() {
     divan::main();
@@ -40,35 +40,40 @@ fn record(sock: u64, record_kind: u8, old: u8, new: u8) -> Record {
     record.old_state = old;
     record.new_state = new;
     record.rto_jiffies = 250;
-    if new == 7 || record_kind == kind::RETRANSMIT {
-        for (depth, frame) in record.stack.iter_mut().take(16).enumerate() {
-            *frame = BASE + (depth as u64 * 7 + 3) * 0x100 + 0x10;
-        }
-        record.stack_bytes = 16 * 8;
-    }
     record
 }
 
-/// The records of one connection: connect, one retransmit, close, free.
+/// A record with a 16-frame kernel stack, as closes and retransmits carry.
+fn stacked(record: Record) -> Vec<u8> {
+    let mut stacked = StackedRecord {
+        record,
+        stack: [0; STACK_DEPTH],
+    };
+    for (depth, frame) in stacked.stack.iter_mut().take(16).enumerate() {
+        *frame = BASE + (depth as u64 * 7 + 3) * 0x100 + 0x10;
+    }
+    stacked.record.stack_bytes = 16 * 8;
+    bytes(&stacked)
+}
+
+/// The bytes of a record as the ring buffer hands them over.
+fn bytes<T>(value: &T) -> Vec<u8> {
+    // SAFETY: viewing the value's own bytes for its size.
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+}
+
+/// The records of one connection: connect, one retransmit, a close that
+/// timed out (with its stack), free.
 fn connection(sock: u64) -> Vec<Vec<u8>> {
-    [
-        record(sock, kind::STATE, 7, 2),
-        record(sock, kind::RETRANSMIT, 2, 2),
-        record(sock, kind::STATE, 2, 1),
-        record(sock, kind::STATE, 1, 4),
-        record(sock, kind::STATE, 4, 5),
-        record(sock, kind::STATE, 5, 7),
-        record(sock, kind::DESTROY, 7, 7),
+    vec![
+        bytes(&record(sock, kind::STATE, 7, 2)),
+        stacked(record(sock, kind::RETRANSMIT, 2, 2)),
+        bytes(&record(sock, kind::STATE, 2, 1)),
+        bytes(&record(sock, kind::STATE, 1, 4)),
+        bytes(&record(sock, kind::STATE, 4, 5)),
+        stacked(record(sock, kind::STATE, 5, 7)),
+        bytes(&record(sock, kind::DESTROY, 7, 7)),
     ]
-    .iter()
-    .map(|record| {
-        // SAFETY: viewing the record's own bytes, as the ring buffer hands them over.
-        unsafe {
-            std::slice::from_raw_parts((record as *const Record).cast::<u8>(), size_of::<Record>())
-        }
-        .to_vec()
-    })
-    .collect()
 }
 
 #[divan::bench(sample_count = 20)]

@@ -12,7 +12,7 @@ use std::{
     sync::Arc,
 };
 
-use tcpscope_common::{ABSENT, COMM_LEN, Record, STACK_DEPTH, kind};
+use tcpscope_common::{ABSENT, COMM_LEN, Record, STACK_DEPTH, StackedRecord, kind};
 
 use crate::model::event::{
     Event, EventKind, Retransmit, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState,
@@ -21,7 +21,7 @@ use kallsyms::Symbols;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("record of {0} bytes, expected {size}", size = std::mem::size_of::<Record>())]
+    #[error("record of {0} bytes, expected at least {size}", size = size_of::<Record>())]
     Size(usize),
     #[error("unknown record kind {0}")]
     Kind(u8),
@@ -93,22 +93,29 @@ impl Decoder {
         }
     }
 
-    /// Decodes one ring-buffer item.
+    /// Decodes one ring-buffer item: a [`Record`], or a [`StackedRecord`].
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Event, DecodeError> {
-        if bytes.len() < std::mem::size_of::<Record>() {
-            return Err(DecodeError::Size(bytes.len()));
+        if bytes.len() >= size_of::<StackedRecord>() {
+            // SAFETY: the length was checked and StackedRecord is plain old
+            // data for which every bit pattern is valid; the read is
+            // unaligned-safe.
+            let stacked: StackedRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            return self.decode_record(&stacked.record, frames(&stacked));
         }
-        // SAFETY: the length was checked and Record is plain old data for
-        // which every bit pattern is valid; the read is unaligned-safe.
-        let record: Record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-        self.decode_record(&record)
+        if bytes.len() >= size_of::<Record>() {
+            // SAFETY: as above, for Record.
+            let record: Record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            return self.decode_record(&record, &[]);
+        }
+        Err(DecodeError::Size(bytes.len()))
     }
 
-    pub fn decode_record(&mut self, record: &Record) -> Result<Event, DecodeError> {
+    /// Decodes a record and the kernel stack that came with it, if any.
+    pub fn decode_record(&mut self, record: &Record, stack: &[u64]) -> Result<Event, DecodeError> {
         let (local, remote) = endpoints(record)?;
         let kind = match record.kind {
-            kind::STATE => self.state_change(record)?,
-            kind::RETRANSMIT => EventKind::Retransmit(self.retransmit(record)),
+            kind::STATE => self.state_change(record, stack)?,
+            kind::RETRANSMIT => EventKind::Retransmit(self.retransmit(record, stack)),
             kind::SYNACK_RETRANSMIT => EventKind::SynAckRetransmit {
                 retransmits: record.retransmits,
                 timeouts: self.bits.num_timeout.map_or(0, |bit| record.backoff >> bit),
@@ -153,7 +160,7 @@ impl Decoder {
         Some(Task { pid, comm })
     }
 
-    fn state_change(&mut self, record: &Record) -> Result<EventKind, DecodeError> {
+    fn state_change(&mut self, record: &Record, stack: &[u64]) -> Result<EventKind, DecodeError> {
         let state = |number| TcpState::from_kernel(number).ok_or(DecodeError::State(number));
         let new = state(record.new_state)?;
         Ok(EventKind::State {
@@ -161,17 +168,17 @@ impl Decoder {
             new,
             err: record.sk_err,
             stack: (new == TcpState::Close)
-                .then(|| self.stack(record))
+                .then(|| self.stack(stack))
                 .flatten(),
         })
     }
 
-    fn retransmit(&self, record: &Record) -> Retransmit {
+    fn retransmit(&self, record: &Record, stack: &[u64]) -> Retransmit {
         Retransmit {
             rto_ms: self.jiffies_to_ms(record.rto_jiffies),
             backoff: record.backoff,
             retransmits: record.retransmits,
-            cause: self.retransmit_cause(frames(record)),
+            cause: self.retransmit_cause(stack),
             limits: Some(self.limits(record)),
         }
     }
@@ -224,9 +231,8 @@ impl Decoder {
         }
     }
 
-    /// The record's stack, named, with the tracing frames on top left out.
-    fn stack(&mut self, record: &Record) -> Option<Stack> {
-        let frames = frames(record);
+    /// A stack, named, with the tracing frames on top left out.
+    fn stack(&mut self, frames: &[u64]) -> Option<Stack> {
         if frames.is_empty() {
             return None;
         }
@@ -251,10 +257,10 @@ impl Decoder {
     }
 }
 
-/// The filled part of the record's stack.
-fn frames(record: &Record) -> &[u64] {
-    let count = usize::try_from(record.stack_bytes).unwrap_or(0) / 8;
-    &record.stack[..count.min(STACK_DEPTH)]
+/// The filled part of a record's stack.
+fn frames(stacked: &StackedRecord) -> &[u64] {
+    let count = usize::try_from(stacked.record.stack_bytes).unwrap_or(0) / 8;
+    &stacked.stack[..count.min(STACK_DEPTH)]
 }
 
 fn endpoints(record: &Record) -> Result<(SocketAddr, SocketAddr), DecodeError> {

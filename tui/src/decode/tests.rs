@@ -44,24 +44,31 @@ fn blank(record_kind: u8) -> Record {
     record
 }
 
-fn with_stack(mut record: Record, frames: &[u64]) -> Record {
-    record.stack[..frames.len()].copy_from_slice(frames);
-    record.stack_bytes = (frames.len() * 8) as i32;
-    record
+fn with_stack(record: Record, frames: &[u64]) -> StackedRecord {
+    let mut stacked = StackedRecord {
+        record,
+        stack: [0; STACK_DEPTH],
+    };
+    stacked.stack[..frames.len()].copy_from_slice(frames);
+    stacked.record.stack_bytes = (frames.len() * 8) as i32;
+    stacked
 }
 
-fn bytes(record: &Record) -> Vec<u8> {
-    // SAFETY: reading the record's own bytes for its size.
-    unsafe {
-        std::slice::from_raw_parts((record as *const Record).cast::<u8>(), size_of::<Record>())
-    }
-    .to_vec()
+/// The bytes of a record as the ring buffer hands them over.
+fn bytes<T>(record: &T) -> Vec<u8> {
+    // SAFETY: reading the value's own bytes for its size.
+    unsafe { std::slice::from_raw_parts((record as *const T).cast::<u8>(), size_of::<T>()) }
+        .to_vec()
 }
 
 #[test]
 fn a_close_carries_its_errno_and_a_named_stack_without_tracing_frames() {
-    let mut record = with_stack(
-        blank(kind::STATE),
+    let mut close = blank(kind::STATE);
+    close.old_state = 2;
+    close.new_state = 7;
+    close.sk_err = 110;
+    let stacked = with_stack(
+        close,
         &[
             0x1234,
             0xffffffff81000010,
@@ -70,10 +77,7 @@ fn a_close_carries_its_errno_and_a_named_stack_without_tracing_frames() {
             0xffffffff81000330,
         ],
     );
-    record.old_state = 2;
-    record.new_state = 7;
-    record.sk_err = 110;
-    let event = decoder().decode(&bytes(&record)).expect("decodes");
+    let event = decoder().decode(&bytes(&stacked)).expect("decodes");
     assert_eq!(event.ts, 1_700_000_000_000_005_000);
     assert_eq!(event.sock, Some(SockId(0xffff_8881_0000_1000)));
     assert_eq!(event.local, "10.0.0.1:42636".parse().expect("addr"));
@@ -122,7 +126,7 @@ fn a_retransmit_converts_jiffies_and_reads_its_cause_from_the_stack() {
     ];
     for (frames, cause) in cases {
         let event = decoder
-            .decode_record(&with_stack(record, frames))
+            .decode(&bytes(&with_stack(record, frames)))
             .expect("decodes");
         assert_eq!(event.task, None, "pid 0 is the idle task, not an owner");
         let EventKind::Retransmit(retransmit) = event.kind else {
@@ -143,7 +147,7 @@ fn limits_place_the_first_retransmission_in_ms_or_us() {
     record.limits.retrans_stamp = 8_000;
     let limits = |record: &Record| {
         let EventKind::Retransmit(retransmit) =
-            decoder().decode_record(record).expect("decodes").kind
+            decoder().decode(&bytes(record)).expect("decodes").kind
         else {
             panic!("not a retransmit");
         };
@@ -164,22 +168,23 @@ fn nonsense_from_the_kernel_is_an_error_not_a_panic() {
     let mut decoder = decoder();
     assert_eq!(decoder.decode(&[0; 12]), Err(DecodeError::Size(12)));
     assert_eq!(
-        decoder.decode_record(&blank(99)),
+        decoder.decode(&bytes(&blank(99))),
         Err(DecodeError::Kind(99))
     );
     let mut state = blank(kind::STATE);
     state.old_state = 2;
     state.new_state = 200;
-    assert_eq!(decoder.decode_record(&state), Err(DecodeError::State(200)));
+    assert_eq!(decoder.decode(&bytes(&state)), Err(DecodeError::State(200)));
     let mut family = blank(kind::DESTROY);
     family.family = 1;
-    assert_eq!(decoder.decode_record(&family), Err(DecodeError::Family(1)));
-    let mut stack = blank(kind::STATE);
-    stack.old_state = 1;
-    stack.new_state = 7;
-    stack.stack_bytes = -14;
+    assert_eq!(decoder.decode(&bytes(&family)), Err(DecodeError::Family(1)));
+    let mut close = blank(kind::STATE);
+    close.old_state = 1;
+    close.new_state = 7;
+    let mut stack = with_stack(close, &[]);
+    stack.record.stack_bytes = -14;
     let event = decoder
-        .decode_record(&stack)
+        .decode(&bytes(&stack))
         .expect("a failed stack read is no stack");
     assert!(matches!(event.kind, EventKind::State { stack: None, .. }));
 }
@@ -190,7 +195,7 @@ fn ipv6_records_keep_their_addresses() {
     record.family = 10;
     record.saddr = "fd00::1".parse::<Ipv6Addr>().expect("v6").octets();
     record.daddr = "fd00::2".parse::<Ipv6Addr>().expect("v6").octets();
-    let event = decoder().decode_record(&record).expect("decodes");
+    let event = decoder().decode(&bytes(&record)).expect("decodes");
     assert_eq!(event.local, "[fd00::1]:42636".parse().expect("addr"));
     assert_eq!(event.remote, "[fd00::2]:22".parse().expect("addr"));
 }

@@ -13,17 +13,22 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     sync::mpsc,
-    time::Instant,
+    time::{self, Instant, MissedTickBehavior},
 };
 
 use super::{Batch, SourceInfo};
-use crate::decode::{Bitfields, Decoder, kallsyms::Symbols};
+use crate::{
+    decode::{Bitfields, Decoder, kallsyms::Symbols},
+    model::event::Event,
+};
 use probes::Probes;
 
 /// Most events sent downstream in one batch.
 const BATCH: usize = 4096;
 /// How often the kernel's lost-record counter is read.
 const LOST_EVERY: Duration = Duration::from_millis(250);
+/// How often the ring buffer is drained when the probes do not wake us.
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
 
 /// Probes loaded and attached, ready to run.
 pub struct Live {
@@ -85,40 +90,56 @@ impl Live {
         ))
     }
 
-    /// Drains the ring buffer into `sink` until the receiver goes away.
+    /// Drains the ring buffer into `sink` until the receiver goes away:
+    /// every [`DRAIN_EVERY`], or at once when the probes wake it because the
+    /// ring is filling up.
     pub async fn run(mut self, sink: mpsc::Sender<Batch>) -> anyhow::Result<()> {
-        let mut malformed = 0;
-        let mut lost = 0;
+        let mut drain = time::interval(DRAIN_EVERY);
+        drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut totals = Batch::default();
+        // The counters last sent: an idle tick with nothing new sends nothing.
+        let mut sent = (0, 0);
         let mut lost_read = Instant::now();
         loop {
-            let mut guard = tokio::select! {
-                ready = self.ring.readable_mut() => ready.context("waiting on the ring buffer")?,
-                () = sink.closed() => return Ok(()),
-            };
-            let mut events = Vec::new();
-            let ring = guard.get_inner_mut();
-            while events.len() < BATCH {
-                let Some(item) = ring.next() else { break };
-                match self.decoder.decode(&item) {
-                    Ok(event) => events.push(event),
-                    Err(_) => malformed += 1,
+            tokio::select! {
+                ready = self.ring.readable_mut() => {
+                    ready.context("waiting on the ring buffer")?.clear_ready();
                 }
-            }
-            if events.len() < BATCH {
-                guard.clear_ready();
+                _ = drain.tick() => {}
+                () = sink.closed() => return Ok(()),
             }
             if lost_read.elapsed() >= LOST_EVERY {
-                lost = probes::lost_records(&self.lost);
+                totals.lost = probes::lost_records(&self.lost);
                 lost_read = Instant::now();
             }
-            let batch = Batch {
-                events,
-                lost,
-                malformed,
-            };
-            if sink.send(batch).await.is_err() {
-                return Ok(());
+            loop {
+                let events = self.read_batch(&mut totals.malformed);
+                let full = events.len() == BATCH;
+                let news = !events.is_empty() || (totals.lost, totals.malformed) != sent;
+                if news {
+                    sent = (totals.lost, totals.malformed);
+                    if sink.send(Batch { events, ..totals }).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if !full {
+                    break;
+                }
             }
         }
+    }
+
+    /// Up to [`BATCH`] decoded events from the ring buffer.
+    fn read_batch(&mut self, malformed: &mut u64) -> Vec<Event> {
+        let ring = self.ring.get_mut();
+        let mut events = Vec::new();
+        while events.len() < BATCH {
+            let Some(item) = ring.next() else { break };
+            match self.decoder.decode(&item) {
+                Ok(event) => events.push(event),
+                Err(_) => *malformed += 1,
+            }
+        }
+        events
     }
 }
