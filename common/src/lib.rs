@@ -12,6 +12,8 @@ pub const STACK_DEPTH: usize = 32;
 pub const COMM_LEN: usize = 16;
 /// Marks an offset this kernel does not have (the field is optional).
 pub const ABSENT: u32 = u32::MAX;
+/// Bytes at the start of a socket read in one copy (see [`Offsets::skc_in_head`]).
+pub const HEAD_BYTES: usize = 32;
 
 /// What a [`Record`] reports.
 pub mod kind {
@@ -131,6 +133,10 @@ pub struct StackedRecord {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Offsets {
+    /// 1 when the six `skc_*` fields below up to `skc_state` all lie in the
+    /// first [`HEAD_BYTES`] bytes of the socket, so that the probes read
+    /// them with one copy instead of six.
+    pub skc_in_head: u32,
     // struct sock_common (also the head of request and timewait sockets)
     pub skc_family: u32,
     pub skc_state: u32,
@@ -185,6 +191,7 @@ pub struct Offsets {
 impl Offsets {
     /// Every field absent: what the probes see before userspace fills it in.
     pub const ABSENT: Self = Self {
+        skc_in_head: 0,
         skc_family: ABSENT,
         skc_state: ABSENT,
         skc_num: ABSENT,

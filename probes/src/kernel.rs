@@ -5,7 +5,7 @@
 //! from the `OFFSETS` global that userspace overrides at load time.
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
-use tcpscope_common::{ABSENT, Offsets, Record};
+use tcpscope_common::{ABSENT, HEAD_BYTES, Offsets, Record};
 
 /// Overridden by userspace at load time with this kernel's offsets.
 #[unsafe(no_mangle)]
@@ -44,24 +44,53 @@ pub fn read<T: Copy + Default>(base: *const u8, offset: u32) -> T {
 /// starts with a `struct sock_common`: full, request and timewait sockets.
 #[inline(always)]
 pub fn fill_from_sock_common(record: &mut Record, sk: *const u8) {
-    let family: u16 = read(sk, offset!(skc_family));
+    let (family, state) = if offset!(skc_in_head) == 1 {
+        fill_from_head(record, &read::<[u8; HEAD_BYTES]>(sk, 0))
+    } else {
+        fill_field_by_field(record, sk)
+    };
     record.family = family;
-    record.sport = read(sk, offset!(skc_num));
-    record.dport = u16::from_be(read(sk, offset!(skc_dport)));
     if family == AF_INET6 {
         record.saddr = read(sk, offset!(skc_v6_rcv_saddr));
         record.daddr = read(sk, offset!(skc_v6_daddr));
-    } else {
-        let saddr: [u8; 4] = read(sk, offset!(skc_rcv_saddr));
-        let daddr: [u8; 4] = read(sk, offset!(skc_daddr));
-        record.saddr[..4].copy_from_slice(&saddr);
-        record.daddr[..4].copy_from_slice(&daddr);
     }
-    let state: u8 = read(sk, offset!(skc_state));
     record.old_state = state;
     record.new_state = state;
     let net: *const u8 = read::<usize>(sk, offset!(skc_net)) as *const u8;
     record.netns = read(net, offset!(net_ns_inum));
+}
+
+/// Ports and IPv4 addresses from the socket's first bytes, copied at once;
+/// returns the family and state. Indexes are masked to the field's
+/// alignment within the copy (userspace checked they fit).
+#[inline(always)]
+fn fill_from_head(record: &mut Record, head: &[u8; HEAD_BYTES]) -> (u16, u8) {
+    let u16_at = |offset: u32| {
+        let at = (offset as usize) & (HEAD_BYTES - 2);
+        u16::from_ne_bytes([head[at], head[at + 1]])
+    };
+    let ipv4_at = |offset: u32| {
+        let at = (offset as usize) & (HEAD_BYTES - 4);
+        [head[at], head[at + 1], head[at + 2], head[at + 3]]
+    };
+    record.sport = u16_at(offset!(skc_num));
+    record.dport = u16::from_be(u16_at(offset!(skc_dport)));
+    record.saddr[..4].copy_from_slice(&ipv4_at(offset!(skc_rcv_saddr)));
+    record.daddr[..4].copy_from_slice(&ipv4_at(offset!(skc_daddr)));
+    let state = head[(offset!(skc_state) as usize) & (HEAD_BYTES - 1)];
+    (u16_at(offset!(skc_family)), state)
+}
+
+/// The same fields read one by one, for a kernel whose layout differs.
+#[inline(always)]
+fn fill_field_by_field(record: &mut Record, sk: *const u8) -> (u16, u8) {
+    record.sport = read(sk, offset!(skc_num));
+    record.dport = u16::from_be(read(sk, offset!(skc_dport)));
+    let saddr: [u8; 4] = read(sk, offset!(skc_rcv_saddr));
+    let daddr: [u8; 4] = read(sk, offset!(skc_daddr));
+    record.saddr[..4].copy_from_slice(&saddr);
+    record.daddr[..4].copy_from_slice(&daddr);
+    (read(sk, offset!(skc_family)), read(sk, offset!(skc_state)))
 }
 
 /// The local port of a full socket from `inet_sport`, which, unlike

@@ -7,7 +7,7 @@
 //! absent and the probes read zero for it.
 
 use btf_rs::{Btf, Type};
-use tcpscope_common::{ABSENT, Offsets};
+use tcpscope_common::{ABSENT, HEAD_BYTES, Offsets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetError {
@@ -190,6 +190,7 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
     let (usec_byte, usec_bit) = c.bits("tcp_sock", "tcp_usec_ts");
     let (timeout_byte, timeout_bit) = c.bits("request_sock", "num_timeout");
     let offsets = Offsets {
+        skc_in_head: 0,
         skc_family: c.byte("sock_common", "skc_family", 2, Required)?,
         skc_state: c.byte("sock_common", "skc_state", 1, Required)?,
         skc_num: c.byte("sock_common", "skc_num", 2, Required)?,
@@ -236,9 +237,26 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
         skb_transport_header: c.byte("sk_buff", "transport_header", 2, Optional)?,
     };
     Ok(Resolved {
-        offsets,
+        offsets: Offsets {
+            skc_in_head: u32::from(head_holds_sock_common(&offsets)),
+            ..offsets
+        },
         missing: c.missing,
     })
+}
+
+/// Whether the 4-tuple, family and state fit in the socket's first
+/// [`HEAD_BYTES`], aligned as the probes index them.
+fn head_holds_sock_common(offsets: &Offsets) -> bool {
+    let fits = |offset: u32, size: u32| {
+        offset != ABSENT && offset % size == 0 && (offset + size) as usize <= HEAD_BYTES
+    };
+    fits(offsets.skc_daddr, 4)
+        && fits(offsets.skc_rcv_saddr, 4)
+        && fits(offsets.skc_dport, 2)
+        && fits(offsets.skc_num, 2)
+        && fits(offsets.skc_family, 2)
+        && fits(offsets.skc_state, 1)
 }
 
 #[cfg(test)]
@@ -258,6 +276,7 @@ mod tests {
         let resolved = resolve(&btf).expect("offsets of the running kernel");
         let offsets = resolved.offsets;
         assert_eq!(offsets.skc_family, 16, "sock_common starts with addresses");
+        assert_eq!(offsets.skc_in_head, 1, "one copy reads the 4-tuple");
         assert_ne!(offsets.skc_net, ABSENT);
         assert_ne!(offsets.skb_head, ABSENT);
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
