@@ -141,10 +141,20 @@ mod tests {
 
     #[test]
     fn screen_options_are_checked() {
-        let cli = parse(&["--replay", "rec.jsonl", "--speed", "0", "--refresh", "100ms"]);
+        let cli = parse(&[
+            "--replay",
+            "rec.jsonl",
+            "--speed",
+            "0",
+            "--refresh",
+            "100ms",
+        ]);
         assert_eq!((cli.speed, cli.refresh), (0.0, Duration::from_millis(100)));
         assert_eq!(parse(&[]).refresh, Duration::from_millis(250));
-        assert!(Cli::try_parse_from(["tcpscope", "--speed", "2"]).is_err(), "needs --replay");
+        assert!(
+            Cli::try_parse_from(["tcpscope", "--speed", "2"]).is_err(),
+            "needs --replay"
+        );
         assert!(Cli::try_parse_from(["tcpscope", "--replay", "r", "--speed", "-1"]).is_err());
         assert!(Cli::try_parse_from(["tcpscope", "--json", "--snapshot", "f"]).is_err());
     }

@@ -5,6 +5,7 @@
 //! The library holds everything but the process entry point (main.rs), so
 //! that benchmarks and integration tests reach the same code.
 
+pub mod app;
 pub mod cli;
 pub mod decode;
 pub mod headless;
@@ -12,3 +13,4 @@ pub mod model;
 pub mod output;
 pub mod predict;
 pub mod source;
+pub mod ui;

@@ -63,17 +63,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             filter,
         };
         let mut out = BufWriter::new(io::stdout().lock());
-        tokio::select! {
-            ended = headless::run(events, &info, &options, &mut out) => ended.map(drop),
-            failed = source => failed,
-        }
+        // The source stops once the printer is done and drops its receiver;
+        // the printer stops once a finished source's events are printed.
+        let (printed, fed) = tokio::join!(headless::run(events, &info, &options, &mut out), source);
+        printed.map(drop).and(fed)
     })
 }
 
 /// The events' source: a recording with --replay, else the live probes.
 type Source = Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
 
-fn open_source(cli: &Cli, sink: mpsc::Sender<Batch>) -> anyhow::Result<(Source, SourceInfo, Clock)> {
+fn open_source(
+    cli: &Cli,
+    sink: mpsc::Sender<Batch>,
+) -> anyhow::Result<(Source, SourceInfo, Clock)> {
     if let Some(path) = &cli.replay {
         let (replay, info) = Replay::open(path, cli.speed)?;
         let clock = Clock::Recording(replay.clock());
@@ -83,6 +86,10 @@ fn open_source(cli: &Cli, sink: mpsc::Sender<Batch>) -> anyhow::Result<(Source, 
     for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
         eprintln!("tcpscope: {probe}");
     }
-    let run = async move { live.run(sink).await.context("reading the probes' ring buffer") };
+    let run = async move {
+        live.run(sink)
+            .await
+            .context("reading the probes' ring buffer")
+    };
     Ok((Box::pin(run), info, Clock::Wall))
 }

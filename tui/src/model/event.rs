@@ -145,7 +145,9 @@ pub struct SocketLimits {
     /// Time since the socket's `retrans_stamp`, ms: the start of the
     /// retransmission episode the kernel's give-up budget counts from.
     pub since_first_retransmit_ms: Option<u32>,
-    /// The kernel's timer frequency: how late its timers may fire.
+    /// The kernel's timer frequency: how late its timers may fire (absent
+    /// from recordings made before it was recorded: then 0, no slack).
+    #[serde(default)]
     pub hz: u32,
 }
 

@@ -58,7 +58,12 @@ pub fn forecast(flow: &Flow) -> Option<Forecast> {
     let timer: Vec<&RetransmitRecord> = flow
         .retransmits
         .iter()
-        .filter(|record| !matches!(record.cause, RetransmitCause::LossProbe | RetransmitCause::Fast))
+        .filter(|record| {
+            !matches!(
+                record.cause,
+                RetransmitCause::LossProbe | RetransmitCause::Fast
+            )
+        })
         .collect();
     let last = timer.last()?;
     let model_limits = model_limits(phase, &limits, timer[0]);
@@ -110,9 +115,10 @@ fn model_limits(phase: Phase, limits: &SocketLimits, first: &RetransmitRecord) -
         Phase::Orphan => limits.orphan_retries,
     };
     let initial_rto = match phase {
-        Phase::Established | Phase::Orphan => {
-            ms(first.rto_ms.checked_shr(u32::from(first.backoff)).unwrap_or(0))
-        }
+        Phase::Established | Phase::Orphan => ms(first
+            .rto_ms
+            .checked_shr(u32::from(first.backoff))
+            .unwrap_or(0)),
         Phase::SynSent | Phase::SynRecv => defaults.initial_rto,
     };
     Limits {
@@ -137,7 +143,8 @@ fn episode_start(
 ) -> Nanos {
     match limits.since_first_retransmit_ms {
         Some(since) => {
-            let since_first = model.since_first_retransmission(Duration::from_millis(u64::from(since)));
+            let since_first =
+                model.since_first_retransmission(Duration::from_millis(u64::from(since)));
             last.at.saturating_sub(since_first.as_nanos() as Nanos)
         }
         None => first.at,

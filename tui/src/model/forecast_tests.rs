@@ -20,7 +20,11 @@ fn limits() -> SocketLimits {
     }
 }
 
-fn flow(state: TcpState, limits: SocketLimits, retransmits: &[(Nanos, u32, u8, u8, RetransmitCause)]) -> Flow {
+fn flow(
+    state: TcpState,
+    limits: SocketLimits,
+    retransmits: &[(Nanos, u32, u8, u8, RetransmitCause)],
+) -> Flow {
     let addr = "10.0.0.1:40000".parse().expect("address");
     let mut flow = Flow::new(SockId(1), 0, addr, addr, T0);
     flow.state = state;
@@ -43,7 +47,11 @@ fn an_established_flow_of_incident_2_gives_up_between_924_6_and_1044_6_s() {
         since_first_retransmit_ms: Some(0),
         ..limits()
     };
-    let flow = flow(TcpState::Established, limits, &[(T0, 200, 0, 1, RetransmitCause::Timer)]);
+    let flow = flow(
+        TcpState::Established,
+        limits,
+        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+    );
     let forecast = forecast(&flow).expect("a forecast");
     assert_eq!(forecast.give_up_earliest, T0 + 924_600 * MS);
     assert!(
@@ -53,8 +61,17 @@ fn an_established_flow_of_incident_2_gives_up_between_924_6_and_1044_6_s() {
     );
     assert_eq!(forecast.error, "ETIMEDOUT");
     let next = forecast.projected.first().expect("a next retransmission");
-    assert_eq!((next.at, next.rto_ms), (T0 + 400 * MS, 400), "the RTO doubles");
-    assert!(forecast.projected.windows(2).all(|pair| pair[0].at < pair[1].at));
+    assert_eq!(
+        (next.at, next.rto_ms),
+        (T0 + 400 * MS, 400),
+        "the RTO doubles"
+    );
+    assert!(
+        forecast
+            .projected
+            .windows(2)
+            .all(|pair| pair[0].at < pair[1].at)
+    );
 }
 
 #[test]
@@ -77,7 +94,10 @@ fn a_syn_black_hole_with_two_retries_gives_up_seven_seconds_after_the_syn() {
     );
     assert_eq!(forecast.give_up_earliest, T0 + 7 * S);
     assert!(forecast.give_up_latest >= T0 + 7 * S);
-    assert!(forecast.give_up_latest < T0 + 8 * S, "only timer-wheel slack");
+    assert!(
+        forecast.give_up_latest < T0 + 8 * S,
+        "only timer-wheel slack"
+    );
 }
 
 #[test]
@@ -87,8 +107,12 @@ fn the_sockets_own_limits_rule_the_forecast() {
         since_first_retransmit_ms: Some(0),
         ..limits()
     };
-    let retries3 = forecast(&flow(TcpState::Established, short, &[(T0, 200, 0, 1, RetransmitCause::Timer)]))
-        .expect("a forecast");
+    let retries3 = forecast(&flow(
+        TcpState::Established,
+        short,
+        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+    ))
+    .expect("a forecast");
     assert_eq!(retries3.give_up_earliest, T0 + 3 * S, "(2^4 - 1) x 200 ms");
     let user_timeout = SocketLimits {
         user_timeout_ms: Some(1500),
@@ -111,7 +135,11 @@ fn a_flow_seen_mid_episode_is_anchored_at_the_kernels_retrans_stamp() {
         since_first_retransmit_ms: Some(3_000),
         ..limits()
     };
-    let flow = flow(TcpState::Established, limits, &[(T0 + 3 * S, 1600, 3, 4, RetransmitCause::Timer)]);
+    let flow = flow(
+        TcpState::Established,
+        limits,
+        &[(T0 + 3 * S, 1600, 3, 4, RetransmitCause::Timer)],
+    );
     let forecast = forecast(&flow).expect("a forecast");
     assert_eq!(forecast.give_up_earliest, T0 + 924_600 * MS);
     assert_eq!(forecast.projected[0].rto_ms, 3200);
@@ -119,9 +147,17 @@ fn a_flow_seen_mid_episode_is_anchored_at_the_kernels_retrans_stamp() {
 
 #[test]
 fn no_forecast_without_a_timer_retransmission_or_after_the_end() {
-    let tlp = flow(TcpState::Established, limits(), &[(T0, 200, 0, 0, RetransmitCause::LossProbe)]);
+    let tlp = flow(
+        TcpState::Established,
+        limits(),
+        &[(T0, 200, 0, 0, RetransmitCause::LossProbe)],
+    );
     assert_eq!(forecast(&tlp), None);
-    let mut ended = flow(TcpState::Established, limits(), &[(T0, 200, 0, 1, RetransmitCause::Timer)]);
+    let mut ended = flow(
+        TcpState::Established,
+        limits(),
+        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+    );
     assert!(forecast(&ended).is_some());
     ended.end = Some(crate::model::flow::FlowEnd {
         at: T0 + S,
@@ -131,7 +167,11 @@ fn no_forecast_without_a_timer_retransmission_or_after_the_end() {
         stack: None,
     });
     assert_eq!(forecast(&ended), None);
-    let listener = flow(TcpState::Listen, limits(), &[(T0, 200, 0, 1, RetransmitCause::Timer)]);
+    let listener = flow(
+        TcpState::Listen,
+        limits(),
+        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+    );
     assert_eq!(forecast(&listener), None);
 }
 
@@ -141,8 +181,15 @@ fn a_forecast_goes_stale_when_the_next_retransmission_is_overdue() {
         since_first_retransmit_ms: Some(0),
         ..limits()
     };
-    let flow = flow(TcpState::Established, limits, &[(T0, 200, 0, 1, RetransmitCause::Timer)]);
+    let flow = flow(
+        TcpState::Established,
+        limits,
+        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+    );
     let forecast = forecast(&flow).expect("a forecast");
     assert!(!forecast.is_stale(T0 + 500 * MS), "next one due at +400 ms");
-    assert!(forecast.is_stale(T0 + 1300 * MS), "overdue by more than its 400 ms RTO");
+    assert!(
+        forecast.is_stale(T0 + 1300 * MS),
+        "overdue by more than its 400 ms RTO"
+    );
 }

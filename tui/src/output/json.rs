@@ -2,7 +2,7 @@
 //! scripts, tests and recordings. Field names are stable; add, never rename.
 
 use std::{
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -12,8 +12,8 @@ use crate::{
     model::{
         errno,
         event::{Event, EventKind, Nanos, SocketLimits, Task},
-        forecast::Forecast,
         flow::Flow,
+        forecast::Forecast,
         table::TableCounts,
     },
     source::SourceInfo,
@@ -31,8 +31,31 @@ pub fn parse_rfc3339(text: &str) -> Option<Nanos> {
     u64::try_from(time.duration_since(UNIX_EPOCH).ok()?.as_nanos()).ok()
 }
 
-fn family(ip: IpAddr) -> u8 {
-    if ip.is_ipv4() { 4 } else { 6 }
+/// Where a line's flow is: the same fields on event and flow_end lines.
+#[derive(Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    pub family: u8,
+    /// The local end.
+    pub saddr: IpAddr,
+    pub sport: u16,
+    /// The remote end.
+    pub daddr: IpAddr,
+    pub dport: u16,
+    /// Inode of the network namespace.
+    pub netns: u32,
+}
+
+impl Endpoints {
+    pub fn new(local: SocketAddr, remote: SocketAddr, netns: u32) -> Self {
+        Self {
+            family: if local.is_ipv4() { 4 } else { 6 },
+            saddr: local.ip(),
+            sport: local.port(),
+            daddr: remote.ip(),
+            dport: remote.port(),
+            netns,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -40,12 +63,8 @@ struct EventLine<'a> {
     kind: &'static str,
     ts: String,
     sock: Option<String>,
-    family: u8,
-    saddr: IpAddr,
-    sport: u16,
-    daddr: IpAddr,
-    dport: u16,
-    netns: u32,
+    #[serde(flatten)]
+    endpoints: Endpoints,
     pid: Option<u32>,
     comm: Option<&'a str>,
     #[serde(flatten)]
@@ -121,12 +140,7 @@ pub fn event_line(event: &Event, owner: Option<&Task>, forecast: Option<&Forecas
         kind: event.kind.name(),
         ts: rfc3339(event.ts),
         sock: event.sock.map(|sock| sock.to_string()),
-        family: family(event.local.ip()),
-        saddr: event.local.ip(),
-        sport: event.local.port(),
-        daddr: event.remote.ip(),
-        dport: event.remote.port(),
-        netns: event.netns,
+        endpoints: Endpoints::new(event.local, event.remote, event.netns),
         pid: owner.map(|task| task.pid),
         comm: owner.map(|task| &*task.comm),
         detail,
@@ -139,12 +153,8 @@ struct FlowEndLine<'a> {
     kind: &'static str,
     ts: String,
     sock: String,
-    family: u8,
-    saddr: IpAddr,
-    sport: u16,
-    daddr: IpAddr,
-    dport: u16,
-    netns: u32,
+    #[serde(flatten)]
+    endpoints: Endpoints,
     owner_pid: Option<u32>,
     owner_comm: Option<&'a str>,
     reason: &'static str,
@@ -166,12 +176,7 @@ pub fn flow_end_line(flow: &Flow) -> Option<String> {
         kind: "flow_end",
         ts: rfc3339(end.at),
         sock: flow.sock.to_string(),
-        family: family(flow.local.ip()),
-        saddr: flow.local.ip(),
-        sport: flow.local.port(),
-        daddr: flow.remote.ip(),
-        dport: flow.remote.port(),
-        netns: flow.netns,
+        endpoints: Endpoints::new(flow.local, flow.remote, flow.netns),
         owner_pid: flow.owner.as_ref().map(|task| task.pid),
         owner_comm: flow.owner.as_ref().map(|task| &*task.comm),
         reason: end.reason.name(),

@@ -3,6 +3,7 @@
 //! channel, so everything downstream is indifferent to which one runs.
 
 pub mod live;
+pub mod replay;
 
 use std::fmt;
 

@@ -249,7 +249,7 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
 /// [`HEAD_BYTES`], aligned as the probes index them.
 fn head_holds_sock_common(offsets: &Offsets) -> bool {
     let fits = |offset: u32, size: u32| {
-        offset != ABSENT && offset % size == 0 && (offset + size) as usize <= HEAD_BYTES
+        offset != ABSENT && offset.is_multiple_of(size) && (offset + size) as usize <= HEAD_BYTES
     };
     fits(offsets.skc_daddr, 4)
         && fits(offsets.skc_rcv_saddr, 4)

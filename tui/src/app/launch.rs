@@ -1,0 +1,81 @@
+//! Starts the screen for `main`: builds the state from the source and the
+//! command line, then runs it on the terminal, or without one for
+//! `--snapshot FILE`, which is written when the run ends.
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use anyhow::bail;
+use tokio::sync::mpsc;
+
+use super::{
+    host,
+    run::{self, Clock, Ended, Options},
+    snapshot::write_exact,
+    state::{SourceHeader, State},
+};
+use crate::{
+    model::filter::Filter,
+    source::{Batch, SourceInfo},
+    ui,
+};
+
+/// The fixed size of a `--snapshot FILE` screen.
+pub const SNAPSHOT_SIZE: (u16, u16) = (160, 48);
+
+/// What the command line asks of the screen.
+pub struct Settings {
+    pub filter: Filter,
+    /// The replay speed, for a recording; None for live probes.
+    pub replay_speed: Option<f64>,
+    pub clock: Clock,
+    pub refresh: Duration,
+    pub duration: Option<Duration>,
+    /// `--snapshot FILE`: no terminal, write FILE at the end.
+    pub snapshot_file: Option<PathBuf>,
+    pub snapshot_dir: PathBuf,
+}
+
+pub async fn run(
+    events: mpsc::Receiver<Batch>,
+    source: impl Future<Output = anyhow::Result<()>>,
+    info: &SourceInfo,
+    settings: Settings,
+) -> anyhow::Result<()> {
+    let header = match settings.replay_speed {
+        Some(speed) => SourceHeader::replay(info, speed),
+        None => SourceHeader::live(info),
+    };
+    let mut state = State::new(header, settings.filter);
+    state.utc_offset = host::utc_offset();
+    state.color = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let options = Options {
+        refresh: settings.refresh,
+        duration: settings.duration,
+        snapshot_dir: settings.snapshot_dir,
+        clock: settings.clock,
+    };
+    let Some(file) = settings.snapshot_file else {
+        return match run::screen(events, source, &mut state, &options).await? {
+            Ended::SourceFailed(error) => Err(error),
+            _ => Ok(()),
+        };
+    };
+    if file.symlink_metadata().is_ok() {
+        bail!(
+            "{} already exists: tcpscope never overwrites a file, choose another name",
+            file.display()
+        );
+    }
+    let ended = run::headless(events, source, &mut state, &options).await?;
+    let (width, height) = SNAPSHOT_SIZE;
+    let text = ui::text::snapshot(&state, width, height, run::wall_now());
+    write_exact(&file, &text)?;
+    eprintln!("tcpscope: snapshot written to {}", file.display());
+    match ended {
+        Ended::SourceFailed(error) => Err(error.context(format!(
+            "the snapshot {} shows what came before",
+            file.display()
+        ))),
+        _ => Ok(()),
+    }
+}

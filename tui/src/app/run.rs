@@ -1,0 +1,285 @@
+//! The screen's event loop, sibling of the `--json` loop: one select over
+//! the source's batches, the source itself finishing, terminal input, a
+//! once-a-second clock (ages move), a pending redraw, the duration and
+//! signals. It draws only when something changed, at most once per
+//! `--refresh` (input redraws at once), and sleeps otherwise. Without a
+//! terminal (`--snapshot FILE`) the same loop runs until the duration, a
+//! signal or the end of a recording, and the caller writes the snapshot.
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::Context as _;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::StreamExt as _;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+    time::{self, Instant, MissedTickBehavior},
+};
+
+use super::{
+    action::{Effect, update},
+    keys,
+    snapshot::write_new,
+    state::State,
+    terminal::Tty,
+    view::format,
+};
+use crate::{model::event::Nanos, source::Batch, ui};
+
+/// How often ages and the event rate move on.
+const CLOCK_TICK: Duration = Duration::from_secs(1);
+
+/// Where "now" comes from.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The wall clock: live probes.
+    Wall,
+    /// A recording's own time, as its replay has played it.
+    Recording(Arc<AtomicU64>),
+}
+
+impl Clock {
+    pub fn now(&self) -> Nanos {
+        match self {
+            Self::Wall => wall_now(),
+            Self::Recording(played) => played.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub fn wall_now() -> Nanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as Nanos)
+}
+
+pub struct Options {
+    /// Shortest time between two redraws for new data.
+    pub refresh: Duration,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Where `s` writes snapshots.
+    pub snapshot_dir: PathBuf,
+    pub clock: Clock,
+}
+
+/// Why the loop ended.
+#[derive(Debug)]
+pub enum Ended {
+    Quit,
+    Duration,
+    Signal,
+    /// The source sent everything it had (a recording's end).
+    SourceDone,
+    /// The source failed; what it sent before stays on screen.
+    SourceFailed(anyhow::Error),
+}
+
+/// Runs the interactive screen until the user quits, the duration ends
+/// or a signal arrives. The terminal is restored on every way out.
+pub async fn screen(
+    events: mpsc::Receiver<Batch>,
+    source: impl Future<Output = anyhow::Result<()>>,
+    state: &mut State,
+    options: &Options,
+) -> anyhow::Result<Ended> {
+    let mut tty = Tty::open().context("cannot use this terminal (is stdout a terminal?)")?;
+    run(events, source, state, options, Some(&mut tty)).await
+}
+
+/// Collects into `state` without a terminal, until the duration, a signal,
+/// or the end of the source.
+pub async fn headless(
+    events: mpsc::Receiver<Batch>,
+    source: impl Future<Output = anyhow::Result<()>>,
+    state: &mut State,
+    options: &Options,
+) -> anyhow::Result<Ended> {
+    run(events, source, state, options, None).await
+}
+
+async fn run(
+    mut events: mpsc::Receiver<Batch>,
+    source: impl Future<Output = anyhow::Result<()>>,
+    state: &mut State,
+    options: &Options,
+    mut tty: Option<&mut Tty>,
+) -> anyhow::Result<Ended> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut input = tty.is_some().then(EventStream::new);
+    let deadline = time::sleep(options.duration.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(deadline);
+    tokio::pin!(source);
+    let mut source_running = true;
+    let mut receiving = true;
+    let mut failure = None;
+    let mut clock = time::interval(CLOCK_TICK);
+    clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut redraw = Redraw::new(options.refresh);
+    let ended = loop {
+        if let Some(tty) = tty.as_deref_mut()
+            && redraw.due()
+        {
+            state.observed.tick(options.clock.now());
+            tty.screen
+                .draw(|frame| ui::draw(frame, state))
+                .context("drawing the screen")?;
+            redraw.done();
+        }
+        if !receiving && !source_running && tty.is_none() {
+            break Ended::SourceDone;
+        }
+        let pending_draw = if tty.is_some() { redraw.at() } else { None };
+        tokio::select! {
+            batch = events.recv(), if receiving => match batch {
+                Some(batch) => {
+                    state.observed.apply(&batch);
+                    while let Ok(batch) = events.try_recv() {
+                        state.observed.apply(&batch);
+                    }
+                    redraw.data(state.frozen.is_none());
+                }
+                None => {
+                    receiving = false;
+                    source_done(state, failure.is_some());
+                    redraw.now();
+                }
+            },
+            result = &mut source, if source_running => {
+                source_running = false;
+                // Show what it sent before it stopped along with how it stopped.
+                while let Ok(batch) = events.try_recv() {
+                    state.observed.apply(&batch);
+                }
+                if let Err(error) = result {
+                    state.set_status(format!("source stopped: {error:#}"), true);
+                    failure = Some(error);
+                    redraw.now();
+                }
+            }
+            event = next_input(&mut input) => match event {
+                Some(Ok(TermEvent::Key(key))) => {
+                    let Some(action) = keys::action(state.mode, &key) else { continue };
+                    match update(state, action) {
+                        Effect::Quit => break Ended::Quit,
+                        Effect::Snapshot => {
+                            let size = tty.as_deref_mut().map(|tty| tty.screen.size());
+                            if let Some(Ok(size)) = size {
+                                snapshot(state, options, size.width, size.height);
+                            }
+                        }
+                        Effect::None => {}
+                    }
+                    redraw.now();
+                }
+                Some(Ok(TermEvent::Resize(..))) => redraw.now(),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error).context("reading the terminal"),
+                None => input = None,
+            },
+            _ = clock.tick() => {
+                state.observed.tick(options.clock.now());
+                redraw.data(state.frozen.is_none());
+            }
+            () = time::sleep_until(pending_draw.unwrap_or_else(Instant::now)), if pending_draw.is_some() => {}
+            () = &mut deadline, if options.duration.is_some() => break Ended::Duration,
+            _ = interrupt.recv() => break Ended::Signal,
+            _ = terminate.recv() => break Ended::Signal,
+            _ = hangup.recv() => break Ended::Signal,
+        }
+    };
+    // What the source had already sent still counts.
+    while let Ok(batch) = events.try_recv() {
+        state.observed.apply(&batch);
+    }
+    state.observed.tick(options.clock.now());
+    Ok(match failure {
+        Some(error) => Ended::SourceFailed(error),
+        None => ended,
+    })
+}
+
+/// The next terminal event; never, without a terminal.
+async fn next_input(input: &mut Option<EventStream>) -> Option<std::io::Result<TermEvent>> {
+    match input {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn source_done(state: &mut State, failed: bool) {
+    state.source_done = true;
+    if !failed && matches!(state.source.origin, super::state::Origin::Replay { .. }) {
+        state.set_status("the recording has been played to its end", false);
+    }
+}
+
+/// Writes the view as it is on screen to a new file in the snapshot
+/// directory, and says where (or why not) on the status line.
+fn snapshot(state: &mut State, options: &Options, width: u16, height: u16) {
+    let taken = wall_now();
+    let text = ui::text::snapshot(state, width, height, taken);
+    let stem = format!("tcpscope-{}", format::file_stamp(taken, state.utc_offset));
+    match write_new(&options.snapshot_dir, &stem, &text) {
+        Ok(path) => state.set_status(format!("snapshot written to {}", path.display()), false),
+        Err(error) => state.set_status(error.to_string(), true),
+    }
+}
+
+/// When to draw next: at once for input, within `--refresh` for data.
+struct Redraw {
+    refresh: Duration,
+    last: Option<Instant>,
+    dirty: bool,
+    urgent: bool,
+}
+
+impl Redraw {
+    fn new(refresh: Duration) -> Self {
+        Self {
+            refresh,
+            last: None,
+            dirty: true,
+            urgent: true,
+        }
+    }
+
+    /// New data arrived; it shows only when the view is not frozen.
+    fn data(&mut self, shows: bool) {
+        self.dirty |= shows;
+    }
+
+    fn now(&mut self) {
+        self.dirty = true;
+        self.urgent = true;
+    }
+
+    fn at(&self) -> Option<Instant> {
+        match (self.dirty, self.last) {
+            (false, _) => None,
+            (true, Some(last)) if !self.urgent => Some(last + self.refresh),
+            (true, _) => Some(Instant::now()),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.at().is_some_and(|at| at <= Instant::now())
+    }
+
+    fn done(&mut self) {
+        self.last = Some(Instant::now());
+        self.dirty = false;
+        self.urgent = false;
+    }
+}

@@ -1,0 +1,217 @@
+//! The screen's state: the collected data (and its frozen copy), what the
+//! header says about the source, the input mode, which pane has focus,
+//! cursors, sort order, the filter and its input box, and the status line.
+//! Changed only by [`super::action::update`] and the event loop's feeding.
+
+use tui_input::Input;
+
+use super::{
+    host,
+    observed::{FlowKey, Frozen, Observed, View},
+    view::flows::{self, SortKey},
+};
+use crate::{
+    model::{filter::Filter, flow::Flow},
+    source::SourceInfo,
+};
+
+/// What keys do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a filter expression.
+    Filter,
+    /// The help overlay is open.
+    Help,
+}
+
+/// The panes that take focus, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    SynSent,
+    Flows,
+    Timeline,
+    Closed,
+}
+
+impl Pane {
+    const ORDER: [Pane; 4] = [Self::SynSent, Self::Flows, Self::Timeline, Self::Closed];
+
+    pub fn next(self) -> Self {
+        Self::ORDER[(self.index() + 1) % Self::ORDER.len()]
+    }
+
+    pub fn previous(self) -> Self {
+        Self::ORDER[(self.index() + Self::ORDER.len() - 1) % Self::ORDER.len()]
+    }
+
+    fn index(self) -> usize {
+        Self::ORDER
+            .iter()
+            .position(|&pane| pane == self)
+            .unwrap_or(0)
+    }
+}
+
+/// Where the source's data comes from, for the header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    Live { host: String, kernel: String },
+    Replay { path: String, speed: f64 },
+}
+
+/// What the header says about the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceHeader {
+    pub origin: Origin,
+    pub probes_attached: usize,
+    /// `probe: reason` for each probe that did not attach.
+    pub probes_failed: Vec<String>,
+}
+
+impl SourceHeader {
+    /// The live probes on this machine.
+    pub fn live(info: &SourceInfo) -> Self {
+        let (host, kernel) = host::uname();
+        Self::new(Origin::Live { host, kernel }, info)
+    }
+
+    /// A recording played at `speed` (0: as fast as possible).
+    pub fn replay(info: &SourceInfo, speed: f64) -> Self {
+        let path = info.origin.clone();
+        Self::new(Origin::Replay { path, speed }, info)
+    }
+
+    fn new(origin: Origin, info: &SourceInfo) -> Self {
+        Self {
+            origin,
+            probes_attached: info.attached(),
+            probes_failed: info
+                .probes
+                .iter()
+                .filter_map(|probe| probe.failure.clone())
+                .collect(),
+        }
+    }
+}
+
+/// A message on the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+/// A row cursor per pane (the timeline's scrolls its entries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursors {
+    pub syn_sent: usize,
+    pub flows: usize,
+    pub timeline: usize,
+    pub closed: usize,
+}
+
+impl Cursors {
+    pub fn get(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::SynSent => self.syn_sent,
+            Pane::Flows => self.flows,
+            Pane::Timeline => self.timeline,
+            Pane::Closed => self.closed,
+        }
+    }
+
+    pub fn get_mut(&mut self, pane: Pane) -> &mut usize {
+        match pane {
+            Pane::SynSent => &mut self.syn_sent,
+            Pane::Flows => &mut self.flows,
+            Pane::Timeline => &mut self.timeline,
+            Pane::Closed => &mut self.closed,
+        }
+    }
+}
+
+pub struct State {
+    pub observed: Observed,
+    /// The view at freeze time, while frozen.
+    pub frozen: Option<Frozen>,
+    pub source: SourceHeader,
+    /// The source has nothing more to send (a recording ended).
+    pub source_done: bool,
+    pub mode: Mode,
+    pub focus: Pane,
+    pub cursors: Cursors,
+    pub sort: SortKey,
+    /// The flow chosen with Enter for the timeline; without one, the
+    /// timeline follows the Flows cursor.
+    pub pinned: Option<FlowKey>,
+    pub filter: Filter,
+    /// The filter box's text while it is open.
+    pub input: Input,
+    /// Why the last expression typed was not applied.
+    pub filter_error: Option<String>,
+    pub status: Option<Status>,
+    /// Seconds east of UTC, for times of day.
+    pub utc_offset: i64,
+    /// False under NO_COLOR: styles use only bold, dim and reverse.
+    pub color: bool,
+}
+
+impl State {
+    pub fn new(source: SourceHeader, filter: Filter) -> Self {
+        Self {
+            observed: Observed::default(),
+            frozen: None,
+            source,
+            source_done: false,
+            mode: Mode::Normal,
+            focus: Pane::Flows,
+            cursors: Cursors::default(),
+            sort: SortKey::default(),
+            pinned: None,
+            filter,
+            input: Input::default(),
+            filter_error: None,
+            status: None,
+            utc_offset: 0,
+            color: true,
+        }
+    }
+
+    /// What the panes show: the frozen copy while frozen, else the data.
+    pub fn view(&self) -> View<'_> {
+        match &self.frozen {
+            Some(frozen) => frozen.view(),
+            None => self.observed.view(),
+        }
+    }
+
+    /// The flow the timeline shows (and whether it was pinned with Enter),
+    /// if it is tracked and passes the filter.
+    pub fn timeline_flow(&self) -> Option<(&Flow, bool)> {
+        let view = self.view();
+        self.timeline_flow_or(|| flows::at(&view, &self.filter, self.sort, self.cursors.flows))
+    }
+
+    /// [`Self::timeline_flow`], when the flow under the Flows cursor is
+    /// already known (a frame has just drawn that pane).
+    pub fn timeline_flow_or(
+        &self,
+        under_cursor: impl FnOnce() -> Option<FlowKey>,
+    ) -> Option<(&Flow, bool)> {
+        let view = self.view();
+        let (key, pinned) = match self.pinned {
+            Some(key) => (key, true),
+            None => (under_cursor()?, false),
+        };
+        let flow = view.flows.find(key)?;
+        self.filter.matches_flow(flow).then_some((flow, pinned))
+    }
+
+    pub fn set_status(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+        });
+    }
+}

@@ -1,0 +1,412 @@
+//! `tcpscope --replay FILE`: a source that reads a recording made with
+//! `tcpscope --json` and sends its events as [`Batch`]es, paced by their
+//! timestamps divided by the speed (0: as fast as possible). Event lines
+//! become [`Event`]s again; `flow_end` lines are skipped (the table works
+//! them out itself) and `stats` lines carry the recorded `lost` and
+//! `malformed` totals. A corrupt line stops the replay with an error that
+//! names the file, the line and the problem; what came before it has been
+//! sent.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, Seek as _},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context as _, anyhow};
+use serde::Deserialize;
+use tokio::{sync::mpsc, time::Instant};
+
+use super::{Batch, ProbeStatus, SourceInfo};
+use crate::{
+    model::{
+        errno,
+        event::{
+            Event, EventKind, Nanos, Retransmit, RetransmitCause, SockId, SocketLimits, Task,
+            TcpState,
+        },
+    },
+    output::json::{Endpoints, parse_rfc3339},
+};
+
+/// Most events sent downstream in one batch.
+const BATCH: usize = 4096;
+/// While waiting for the next line, the recording clock still advances in
+/// steps this long, so that ages on screen keep counting.
+const CLOCK_STEP: Duration = Duration::from_millis(250);
+
+/// A recording ready to play.
+pub struct Replay {
+    path: PathBuf,
+    reader: BufReader<File>,
+    speed: f64,
+    clock: Arc<AtomicU64>,
+}
+
+/// What one line of a recording holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Event(Event),
+    /// The running totals a `stats` line reports.
+    Stats {
+        ts: Nanos,
+        lost: u64,
+        malformed: u64,
+    },
+    /// A line the table does not need (`flow_end`, or a kind this version
+    /// does not know): only its time counts.
+    Skipped {
+        ts: Nanos,
+    },
+}
+
+impl Record {
+    fn ts(&self) -> Nanos {
+        match self {
+            Self::Event(event) => event.ts,
+            Self::Stats { ts, .. } | Self::Skipped { ts } => *ts,
+        }
+    }
+}
+
+impl Replay {
+    /// Opens `path`; the probes it reports are those of its first `stats`
+    /// line (the recording's own, not this machine's).
+    pub fn open(path: &Path, speed: f64) -> anyhow::Result<(Self, SourceInfo)> {
+        let file = File::open(path)
+            .with_context(|| format!("cannot open the recording {}", path.display()))?;
+        let mut reader = BufReader::new(file);
+        let mut first = String::new();
+        reader
+            .read_line(&mut first)
+            .with_context(|| format!("cannot read the recording {}", path.display()))?;
+        reader
+            .rewind()
+            .with_context(|| format!("cannot read the recording {}", path.display()))?;
+        let info = SourceInfo {
+            origin: path.display().to_string(),
+            probes: recorded_probes(&first),
+            missing_fields: Vec::new(),
+        };
+        let replay = Self {
+            path: path.to_path_buf(),
+            reader,
+            speed: if speed.is_finite() {
+                speed.max(0.0)
+            } else {
+                0.0
+            },
+            clock: Arc::new(AtomicU64::new(0)),
+        };
+        Ok((replay, info))
+    }
+
+    /// The recording's time as played so far (Unix ns; 0 before the first
+    /// line), for the screen's "now".
+    pub fn clock(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.clock)
+    }
+
+    /// Plays the recording into `sink` until its end, a corrupt line, or
+    /// the receiver going away.
+    pub async fn run(mut self, sink: mpsc::Sender<Batch>) -> anyhow::Result<()> {
+        let mut pace: Option<Pace> = None;
+        let mut batch = Batch::default();
+        let mut line = Vec::new();
+        let mut number = 0usize;
+        loop {
+            line.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("reading {}", self.path.display()))?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            let record = match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => parse_line(text),
+                Err(_) => Err("not UTF-8 text".to_string()),
+            };
+            let record = match record {
+                Ok(record) => record,
+                Err(problem) => {
+                    send(&sink, &mut batch).await;
+                    let path = self.path.display();
+                    return Err(anyhow!("{path} line {number}: {problem}"));
+                }
+            };
+            let ts = record.ts();
+            let pace = pace.get_or_insert_with(|| Pace::new(ts, self.speed));
+            if let Some(due) = pace.due(ts)
+                && (!send(&sink, &mut batch).await || !pace.wait(due, ts, &self.clock, &sink).await)
+            {
+                return Ok(());
+            }
+            self.clock.fetch_max(ts, Ordering::Relaxed);
+            match record {
+                Record::Event(event) => batch.events.push(event),
+                Record::Stats {
+                    lost, malformed, ..
+                } => {
+                    batch.lost = lost;
+                    batch.malformed = malformed;
+                }
+                Record::Skipped { .. } => {}
+            }
+            if batch.events.len() >= BATCH && !send(&sink, &mut batch).await {
+                return Ok(());
+            }
+        }
+        send(&sink, &mut batch).await;
+        Ok(())
+    }
+}
+
+/// When each line is due: the recording's time since its first line,
+/// divided by the speed, after the replay started.
+struct Pace {
+    started: Instant,
+    first: Nanos,
+    speed: f64,
+}
+
+impl Pace {
+    fn new(first: Nanos, speed: f64) -> Self {
+        Self {
+            started: Instant::now(),
+            first,
+            speed,
+        }
+    }
+
+    /// When the line at `ts` is due, if that is still to come.
+    fn due(&self, ts: Nanos) -> Option<Instant> {
+        if self.speed <= 0.0 {
+            return None;
+        }
+        let offset = ts.saturating_sub(self.first) as f64 / self.speed;
+        let due = self.started + Duration::from_nanos(offset as u64);
+        (due > Instant::now()).then_some(due)
+    }
+
+    /// Sleeps until `due`, moving `clock` along meanwhile (up to `next`,
+    /// the time of the line waited for); false when the receiver went away.
+    async fn wait(
+        &self,
+        due: Instant,
+        next: Nanos,
+        clock: &AtomicU64,
+        sink: &mpsc::Sender<Batch>,
+    ) -> bool {
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                return true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep((due - now).min(CLOCK_STEP)) => {}
+                () = sink.closed() => return false,
+            }
+            let played = self.started.elapsed().as_nanos() as f64 * self.speed;
+            clock.fetch_max((self.first + played as Nanos).min(next), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends what `batch` holds (keeping its totals for the next one); false
+/// when nobody listens any more.
+async fn send(sink: &mpsc::Sender<Batch>, batch: &mut Batch) -> bool {
+    let events = std::mem::take(&mut batch.events);
+    let next = Batch {
+        events,
+        lost: batch.lost,
+        malformed: batch.malformed,
+    };
+    sink.send(next).await.is_ok()
+}
+
+/// The probes a recording's first `stats` line reports.
+fn recorded_probes(first_line: &str) -> Vec<ProbeStatus> {
+    #[derive(Deserialize)]
+    struct Failure {
+        probe: String,
+        error: String,
+    }
+    #[derive(Deserialize)]
+    struct Stats {
+        kind: String,
+        probes_attached: usize,
+        #[serde(default)]
+        probes_failed: Vec<Failure>,
+    }
+    let Ok(stats) = serde_json::from_str::<Stats>(first_line) else {
+        return Vec::new();
+    };
+    if stats.kind != "stats" {
+        return Vec::new();
+    }
+    let attached = (0..stats.probes_attached).map(|_| ProbeStatus {
+        name: "recorded",
+        failure: None,
+    });
+    let failed = stats.probes_failed.into_iter().map(|failed| ProbeStatus {
+        name: "recorded",
+        failure: Some(format!("{}: {}", failed.probe, failed.error)),
+    });
+    attached.chain(failed).collect()
+}
+
+#[derive(Deserialize)]
+struct Head {
+    kind: String,
+    ts: String,
+}
+
+#[derive(Deserialize)]
+struct Common {
+    sock: Option<String>,
+    #[serde(flatten)]
+    endpoints: Endpoints,
+    pid: Option<u32>,
+    comm: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StateLine {
+    old_state: String,
+    new_state: String,
+    err: Option<String>,
+    stack: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RetransmitLine {
+    rto_ms: u32,
+    backoff: u8,
+    retransmits: u8,
+    cause: String,
+    limits: Option<SocketLimits>,
+}
+
+#[derive(Deserialize)]
+struct SynAckLine {
+    retransmits: u8,
+    timeouts: u8,
+}
+
+#[derive(Deserialize)]
+struct StatsLine {
+    lost: u64,
+    malformed: u64,
+}
+
+/// Parses one line of a `tcpscope --json` recording; the error says what
+/// is wrong with it.
+pub fn parse_line(text: &str) -> Result<Record, String> {
+    let head: Head =
+        serde_json::from_str(text).map_err(|error| format!("not an event: {error}"))?;
+    let ts = parse_rfc3339(&head.ts)
+        .ok_or_else(|| format!("ts {:?} is not an RFC 3339 time", head.ts))?;
+    let fields = |what: &str| format!("a {what} line");
+    let kind = match head.kind.as_str() {
+        "state" => {
+            let line: StateLine = parse(text, &fields("state"))?;
+            let state = |name: &str| {
+                TcpState::from_name(name).ok_or_else(|| format!("unknown TCP state {name:?}"))
+            };
+            let err = match line.err.as_deref() {
+                None => 0,
+                Some(label) => errno::from_label(label)
+                    .ok_or_else(|| format!("unknown error {label:?} in err"))?,
+            };
+            EventKind::State {
+                old: state(&line.old_state)?,
+                new: state(&line.new_state)?,
+                err,
+                stack: line.stack.map(Into::into),
+            }
+        }
+        "retransmit" => {
+            let line: RetransmitLine = parse(text, &fields("retransmit"))?;
+            EventKind::Retransmit(Retransmit {
+                rto_ms: line.rto_ms,
+                backoff: line.backoff,
+                retransmits: line.retransmits,
+                cause: cause(&line.cause)?,
+                limits: line.limits,
+            })
+        }
+        "synack_retransmit" => {
+            let line: SynAckLine = parse(text, &fields("synack_retransmit"))?;
+            EventKind::SynAckRetransmit {
+                retransmits: line.retransmits,
+                timeouts: line.timeouts,
+            }
+        }
+        "reset_sent" => EventKind::ResetSent,
+        "reset_received" => EventKind::ResetReceived,
+        "destroy" => EventKind::Destroyed,
+        "stats" => {
+            let line: StatsLine = parse(text, &fields("stats"))?;
+            return Ok(Record::Stats {
+                ts,
+                lost: line.lost,
+                malformed: line.malformed,
+            });
+        }
+        _ => return Ok(Record::Skipped { ts }),
+    };
+    let common: Common = parse(text, &format!("a {} line", head.kind))?;
+    let sock = match common.sock.as_deref() {
+        None => None,
+        Some(text) => Some(SockId(
+            text.strip_prefix("0x")
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| format!("sock {text:?} is not a hex address like 0xffff8881..."))?,
+        )),
+    };
+    let task = match (common.pid, common.comm) {
+        (Some(pid), Some(comm)) => Some(Task {
+            pid,
+            comm: comm.into(),
+        }),
+        _ => None,
+    };
+    Ok(Record::Event(Event {
+        ts,
+        sock,
+        netns: common.endpoints.netns,
+        local: SocketAddr::new(common.endpoints.saddr, common.endpoints.sport),
+        remote: SocketAddr::new(common.endpoints.daddr, common.endpoints.dport),
+        task,
+        kind,
+    }))
+}
+
+fn parse<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|error| format!("{what} that does not parse: {error}"))
+}
+
+fn cause(name: &str) -> Result<RetransmitCause, String> {
+    [
+        RetransmitCause::Timer,
+        RetransmitCause::LossProbe,
+        RetransmitCause::Fast,
+        RetransmitCause::Unknown,
+    ]
+    .into_iter()
+    .find(|cause| cause.name() == name)
+    .ok_or_else(|| format!("unknown retransmit cause {name:?} (timer, tlp, fast, unknown)"))
+}
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;

@@ -1,0 +1,275 @@
+//! Tests of the replay source: every event kind survives `--json` and back,
+//! corrupt lines are named, and a replay stops at one without losing what
+//! came before.
+
+use std::{io::Write as _, sync::atomic::Ordering};
+
+use super::*;
+use crate::{
+    model::event::SocketLimits,
+    model::event::Task as Owner,
+    output::json::{self, flow_end_line},
+};
+
+/// An event line as `tcpscope --json` prints it (no forecast).
+fn event_line(event: &Event, owner: Option<&Owner>) -> String {
+    json::event_line(event, owner, None)
+}
+
+fn event(kind: EventKind) -> Event {
+    Event {
+        ts: 1_700_000_000_123_456_000,
+        sock: Some(SockId(0xffff_8881_0a7d_b780)),
+        netns: 4026531840,
+        local: "10.232.0.1:40000".parse().expect("address"),
+        remote: "10.232.0.2:80".parse().expect("address"),
+        task: Some(Task {
+            pid: 4242,
+            comm: "curl".into(),
+        }),
+        kind,
+    }
+}
+
+fn round_trip(original: &Event) -> Event {
+    let line = event_line(original, original.task.as_ref());
+    match parse_line(&line) {
+        Ok(Record::Event(event)) => event,
+        other => panic!("{line} parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn every_event_kind_survives_the_json_contract() {
+    let limits = SocketLimits {
+        retries2: 4,
+        syn_retries: 3,
+        synack_retries: 5,
+        orphan_retries: 0,
+        syn_linear_timeouts: 0,
+        sock_syn_retries: Some(2),
+        user_timeout_ms: None,
+        rto_min_ms: Some(200),
+        rto_max_ms: Some(120_000),
+        since_first_retransmit_ms: Some(432),
+        hz: 250,
+    };
+    let kinds = [
+        EventKind::State {
+            old: TcpState::SynSent,
+            new: TcpState::Close,
+            err: errno::ETIMEDOUT,
+            stack: Some(
+                vec![
+                    "tcp_done+0x2e".to_string(),
+                    "tcp_write_timer+0x9".to_string(),
+                ]
+                .into(),
+            ),
+        },
+        EventKind::State {
+            old: TcpState::Close,
+            new: TcpState::SynSent,
+            err: 0,
+            stack: None,
+        },
+        EventKind::Retransmit(Retransmit {
+            rto_ms: 408,
+            backoff: 1,
+            retransmits: 2,
+            cause: RetransmitCause::Timer,
+            limits: Some(limits),
+        }),
+        EventKind::Retransmit(Retransmit {
+            rto_ms: 210,
+            backoff: 0,
+            retransmits: 0,
+            cause: RetransmitCause::LossProbe,
+            limits: None,
+        }),
+        EventKind::SynAckRetransmit {
+            retransmits: 1,
+            timeouts: 1,
+        },
+        EventKind::ResetSent,
+        EventKind::ResetReceived,
+    ];
+    for kind in kinds {
+        let original = event(kind);
+        assert_eq!(round_trip(&original), original);
+    }
+}
+
+#[test]
+fn an_event_without_an_owner_or_socket_has_none() {
+    let mut original = event(EventKind::ResetSent);
+    original.sock = None;
+    original.task = None;
+    assert_eq!(round_trip(&original), original);
+}
+
+#[test]
+fn stats_lines_carry_the_totals_and_flow_ends_are_skipped() {
+    let stats = r#"{"kind":"stats","ts":"2026-11-22T20:17:01.393046Z","events":9,"lost":7,"malformed":2,"flows_live":0,"flows_ended":0,"flows_evicted":0,"probes_attached":6,"probes_failed":[]}"#;
+    assert!(matches!(
+        parse_line(stats),
+        Ok(Record::Stats {
+            lost: 7,
+            malformed: 2,
+            ..
+        })
+    ));
+    let mut ended = crate::model::flow::Flow::new(
+        SockId(1),
+        0,
+        "10.0.0.1:1".parse().expect("address"),
+        "10.0.0.2:2".parse().expect("address"),
+        5,
+    );
+    ended.end = Some(crate::model::flow::FlowEnd {
+        at: 1_000_000_000,
+        reason: crate::model::flow::EndReason::Timeout,
+        err: errno::ETIMEDOUT,
+        last_state: TcpState::SynSent,
+        stack: None,
+    });
+    let line = flow_end_line(&ended).expect("an ended flow has a flow_end line");
+    assert_eq!(parse_line(&line), Ok(Record::Skipped { ts: 1_000_000_000 }));
+}
+
+#[test]
+fn corrupt_lines_say_what_is_wrong() {
+    let cases = [
+        ("{not json", "not an event"),
+        (
+            r#"{"kind":"state","ts":"yesterday"}"#,
+            "not an RFC 3339 time",
+        ),
+        (
+            r#"{"kind":"retransmit","ts":"2026-11-22T20:17:01Z","backoff":1}"#,
+            "missing field `rto_ms`",
+        ),
+        (
+            &event_line(&event(EventKind::ResetSent), None).replace("0xffff", "zz"),
+            "not a hex address",
+        ),
+        (
+            &event_line(
+                &event(EventKind::State {
+                    old: TcpState::Close,
+                    new: TcpState::SynSent,
+                    err: 0,
+                    stack: None,
+                }),
+                None,
+            )
+            .replace("SYN_SENT", "SYN_WAIT"),
+            "unknown TCP state \"SYN_WAIT\"",
+        ),
+    ];
+    for (line, expected) in cases {
+        let problem = parse_line(line).expect_err(line);
+        assert!(problem.contains(expected), "{line}: {problem}");
+    }
+}
+
+#[test]
+fn the_first_stats_line_names_the_recorded_probes() {
+    let probes = recorded_probes(
+        r#"{"kind":"stats","ts":"2026-11-22T20:17:01Z","probes_attached":2,"probes_failed":[{"probe":"tcp_probe","error":"EPERM"}]}"#,
+    );
+    assert_eq!(probes.len(), 3);
+    assert_eq!(probes.iter().filter(|p| p.failure.is_none()).count(), 2);
+    assert_eq!(probes[2].failure.as_deref(), Some("tcp_probe: EPERM"));
+}
+
+fn recording(lines: &[String]) -> tempfile_like::TempFile {
+    let file = tempfile_like::TempFile::new("replay");
+    let mut handle = std::fs::File::create(&file.path).expect("create the recording");
+    for line in lines {
+        writeln!(handle, "{line}").expect("write the recording");
+    }
+    file
+}
+
+/// A file under the system temp dir, removed on drop.
+mod tempfile_like {
+    pub struct TempFile {
+        pub path: std::path::PathBuf,
+    }
+
+    impl TempFile {
+        pub fn new(name: &str) -> Self {
+            let unique = format!(
+                "tcpscope-test-{name}-{}-{:?}.jsonl",
+                std::process::id(),
+                std::thread::current().id()
+            );
+            Self {
+                path: std::env::temp_dir().join(unique.replace(['(', ')'], "")),
+            }
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn play(path: &Path, speed: f64) -> (Vec<Batch>, anyhow::Result<()>, Nanos) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (replay, _info) = Replay::open(path, speed).expect("open the recording");
+        let clock = replay.clock();
+        let (sink, mut batches) = mpsc::channel(1024);
+        let result = replay.run(sink).await;
+        let mut got = Vec::new();
+        while let Ok(batch) = batches.try_recv() {
+            got.push(batch);
+        }
+        (got, result, clock.load(Ordering::Relaxed))
+    })
+}
+
+#[test]
+fn a_replay_stops_at_a_corrupt_line_after_sending_what_came_before() {
+    let good = event(EventKind::ResetReceived);
+    let line = event_line(&good, good.task.as_ref());
+    let file = recording(&[line.clone(), String::new(), line, "{\"kind\":".to_string()]);
+    let (batches, result, clock) = play(&file.path, 0.0);
+    let events: usize = batches.iter().map(|batch| batch.events.len()).sum();
+    assert_eq!(events, 2, "both good lines were sent before the error");
+    let error = result
+        .expect_err("the corrupt line stops the replay")
+        .to_string();
+    assert!(
+        error.contains(&file.path.display().to_string()) && error.contains("line 4:"),
+        "{error}"
+    );
+    assert_eq!(clock, good.ts);
+}
+
+#[test]
+fn a_paced_replay_takes_the_recordings_time_divided_by_the_speed() {
+    let mut first = event(EventKind::ResetSent);
+    let mut second = first.clone();
+    first.ts = 1_000_000_000;
+    second.ts = 1_400_000_000;
+    let lines = [&first, &second].map(|event| event_line(event, None));
+    let file = recording(&lines);
+    let started = std::time::Instant::now();
+    let (batches, result, clock) = play(&file.path, 2.0);
+    let took = started.elapsed();
+    result.expect("a clean recording plays to its end");
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_secs(2),
+        "0.4 s of recording at speed 2 took {took:?}"
+    );
+    assert_eq!(batches.iter().map(|b| b.events.len()).sum::<usize>(), 2);
+    assert_eq!(clock, second.ts);
+}

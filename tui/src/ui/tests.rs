@@ -1,0 +1,275 @@
+//! Snapshot tests of the screen: each pane and the whole screen at 80x24
+//! and 160x48, drawn on ratatui's TestBackend from the shipped recording
+//! of a SYN black-hole, RTO backoff and resets (parsed by the replay
+//! parser), plus the filter box with an error, the help overlay, a frozen
+//! view and the header's alerts.
+
+use insta::assert_snapshot;
+use ratatui::{Terminal, backend::TestBackend, buffer::Buffer, layout::Rect};
+
+use super::text::buffer_text;
+use crate::{
+    app::{
+        action::{Action, update},
+        state::{Mode, Origin, Pane, SourceHeader, State},
+    },
+    model::{event::Nanos, filter::Filter},
+    source::{
+        Batch,
+        replay::{Record, parse_line},
+    },
+};
+
+const DEMO: &str = include_str!("../../../assets/demo.jsonl");
+
+/// The events of the demo recording, and the time of its last line.
+fn demo() -> (Batch, Nanos) {
+    let mut batch = Batch::default();
+    let mut last = 0;
+    for (number, line) in DEMO.lines().enumerate() {
+        let record = parse_line(line)
+            .unwrap_or_else(|problem| panic!("demo.jsonl line {}: {problem}", number + 1));
+        match record {
+            Record::Event(event) => {
+                last = event.ts;
+                batch.events.push(event);
+            }
+            Record::Stats {
+                ts,
+                lost,
+                malformed,
+            } => {
+                last = ts;
+                batch.lost = lost;
+                batch.malformed = malformed;
+            }
+            Record::Skipped { ts } => last = ts,
+        }
+    }
+    (batch, last)
+}
+
+/// The screen's state at the end of the demo recording.
+fn demo_state() -> State {
+    let source = SourceHeader {
+        origin: Origin::Replay {
+            path: "assets/demo.jsonl".to_string(),
+            speed: 0.0,
+        },
+        probes_attached: 6,
+        probes_failed: Vec::new(),
+    };
+    let mut state = State::new(source, Filter::default());
+    let (batch, last) = demo();
+    state.observed.apply(&batch);
+    state.observed.tick(last);
+    state.source_done = true;
+    state
+}
+
+fn draw(state: &State, width: u16, height: u16) -> String {
+    let mut terminal =
+        Terminal::new(TestBackend::new(width, height)).expect("a test terminal never fails");
+    terminal
+        .draw(|frame| super::draw(frame, state))
+        .expect("drawing on a test terminal never fails");
+    buffer_text(terminal.backend().buffer())
+}
+
+fn pane<T>(
+    state: &State,
+    width: u16,
+    height: u16,
+    render: fn(&State, Rect, &mut Buffer) -> T,
+) -> String {
+    let area = Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    let _ = render(state, area, &mut buf);
+    buffer_text(&buf)
+}
+
+fn press(state: &mut State, actions: &[Action]) {
+    for &action in actions {
+        update(state, action);
+    }
+}
+
+fn type_text(state: &mut State, text: &str) {
+    for c in text.chars() {
+        update(
+            state,
+            Action::EditFilter(tui_input::InputRequest::InsertChar(c)),
+        );
+    }
+}
+
+#[test]
+fn whole_screen_80x24() {
+    assert_snapshot!(draw(&demo_state(), 80, 24));
+}
+
+#[test]
+fn whole_screen_160x48() {
+    assert_snapshot!(draw(&demo_state(), 160, 48));
+}
+
+#[test]
+fn header_alerts_on_lost_events_and_failed_probes() {
+    let mut state = demo_state();
+    state.source = SourceHeader {
+        origin: Origin::Live {
+            host: "web-1".to_string(),
+            kernel: "6.18.0-tcpscope".to_string(),
+        },
+        probes_attached: 5,
+        probes_failed: vec!["tcp_probe: EPERM".to_string()],
+    };
+    state.observed.apply(&Batch {
+        events: Vec::new(),
+        lost: 1234,
+        malformed: 2,
+    });
+    let text = pane(&state, 80, 2, super::header::render);
+    assert!(
+        text.contains("lost 1234") && text.contains("1 failed"),
+        "{text}"
+    );
+    assert_snapshot!(text);
+}
+
+#[test]
+fn syn_sent_pane() {
+    let state = demo_state();
+    let narrow = pane(&state, 80, 5, super::syn_sent::render);
+    assert!(
+        narrow.contains("in progress") && narrow.contains("timeout"),
+        "{narrow}"
+    );
+    assert_snapshot!("syn_sent_80", narrow);
+    assert_snapshot!(
+        "syn_sent_160",
+        pane(&state, 160, 5, super::syn_sent::render)
+    );
+}
+
+#[test]
+fn flows_pane_sorted_and_resorted() {
+    let mut state = demo_state();
+    assert_snapshot!("flows_80", pane(&state, 80, 8, super::flows::render));
+    assert_snapshot!("flows_160", pane(&state, 160, 12, super::flows::render));
+    press(&mut state, &[Action::CycleSort, Action::CycleSort]);
+    let by_age = pane(&state, 160, 12, super::flows::render);
+    assert!(by_age.contains("by age"), "{by_age}");
+    let first = by_age.lines().nth(2).unwrap_or_default();
+    assert!(
+        first.contains("LISTEN"),
+        "the oldest flows are the listeners: {by_age}"
+    );
+}
+
+#[test]
+fn timeline_pane_of_the_blackholed_flow() {
+    let state = demo_state();
+    let text = pane(&state, 80, 10, super::timeline::render);
+    assert!(
+        text.contains("RTO 1.6s  backoff 3") && text.contains("ETIMEDOUT"),
+        "{text}"
+    );
+    assert_snapshot!("timeline_80", text);
+    assert_snapshot!(
+        "timeline_160",
+        pane(&state, 160, 12, super::timeline::render)
+    );
+}
+
+#[test]
+fn timeline_of_a_picked_attempt_in_progress() {
+    let mut state = demo_state();
+    press(&mut state, &[Action::FocusPrevious, Action::Pick]);
+    assert_eq!(state.focus, Pane::SynSent);
+    let text = pane(&state, 100, 10, super::timeline::render);
+    assert!(
+        text.contains("[selected]") && text.contains("now: SYN_SENT"),
+        "{text}"
+    );
+    assert_snapshot!(text);
+}
+
+#[test]
+fn closed_pane_with_the_kernel_stack() {
+    let mut state = demo_state();
+    state.focus = Pane::Closed;
+    let narrow = pane(&state, 80, 6, super::closed::render);
+    assert!(
+        narrow.contains("stack: tcp_done_with_error < tcp_retransmit_timer"),
+        "{narrow}"
+    );
+    assert_snapshot!("closed_80", narrow);
+    press(&mut state, &[Action::Down, Action::Down, Action::Down]);
+    let wide = pane(&state, 93, 19, super::closed::render);
+    assert!(wide.contains("ECONNRESET") && wide.contains("> "), "{wide}");
+    assert_snapshot!("closed_93", wide);
+}
+
+#[test]
+fn a_filter_applies_to_every_pane() {
+    let mut state = demo_state();
+    press(&mut state, &[Action::OpenFilter]);
+    type_text(&mut state, "port:8080");
+    press(&mut state, &[Action::ApplyFilter]);
+    assert_eq!(state.mode, Mode::Normal);
+    let text = draw(&state, 160, 48);
+    assert!(text.contains("filter port:8080"), "{text}");
+    for other in [":8081", ":8082", ":8083"] {
+        assert!(!text.contains(other), "{other} passed the filter:\n{text}");
+    }
+    assert_snapshot!(text);
+}
+
+#[test]
+fn a_bad_filter_is_shown_and_the_previous_one_stays() {
+    let mut state = demo_state();
+    state.filter = "port:8081".parse().expect("a valid filter");
+    press(&mut state, &[Action::OpenFilter]);
+    type_text(&mut state, " bogus:1");
+    press(&mut state, &[Action::ApplyFilter]);
+    assert_eq!(state.mode, Mode::Filter, "the box stays open");
+    assert_eq!(state.filter.to_string(), "port:8081");
+    let text = draw(&state, 80, 24);
+    assert!(text.contains("unknown key \"bogus\""), "{text}");
+    assert_snapshot!(text);
+    press(&mut state, &[Action::CancelFilter]);
+    assert_eq!(state.filter.to_string(), "port:8081");
+}
+
+#[test]
+fn help_overlay_lists_the_key_table() {
+    let mut state = demo_state();
+    press(&mut state, &[Action::ToggleHelp]);
+    let text = draw(&state, 80, 24);
+    for key in ["Space", "Shift-Tab", "Ctrl-C", "Esc"] {
+        assert!(text.contains(key), "{key} missing:\n{text}");
+    }
+    assert_snapshot!(text);
+}
+
+#[test]
+fn a_frozen_view_keeps_its_moment() {
+    let mut state = demo_state();
+    press(&mut state, &[Action::ToggleFreeze]);
+    let frozen = draw(&state, 160, 48);
+    assert!(frozen.contains("FROZEN"), "{frozen}");
+    state.observed.tick(state.observed.now + 60_000_000_000);
+    state.observed.apply(&Batch {
+        events: Vec::new(),
+        lost: 99,
+        malformed: 0,
+    });
+    assert_eq!(draw(&state, 160, 48), frozen, "the frozen view moved");
+    press(&mut state, &[Action::ToggleFreeze]);
+    let live = draw(&state, 160, 48);
+    assert!(
+        live.contains("lost 99") && !live.contains("FROZEN"),
+        "{live}"
+    );
+}

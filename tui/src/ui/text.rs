@@ -1,0 +1,99 @@
+//! The screen as plain text, for snapshots: the same frame drawn into a
+//! buffer, dumped line by line without styles, trailing spaces trimmed,
+//! under a header block that says when, where, what filter and how
+//! complete the data is.
+
+use ratatui::{
+    buffer::{Buffer, CellWidth as _},
+    layout::Rect,
+};
+
+use crate::{
+    app::{
+        state::{Origin, State},
+        view::format,
+    },
+    model::event::Nanos,
+    output::json::rfc3339,
+};
+
+/// The text of `buf`, one line per row, trailing spaces trimmed.
+pub fn buffer_text(buf: &Buffer) -> String {
+    let width = usize::from(buf.area.width).max(1);
+    let mut text = String::with_capacity(buf.content().len() + usize::from(buf.area.height));
+    for row in buf.content().chunks(width) {
+        let mut line = String::with_capacity(width);
+        let mut hidden = 0u16;
+        for cell in row {
+            if hidden == 0 {
+                line.push_str(cell.symbol());
+            }
+            hidden = hidden.max(cell.cell_width()).saturating_sub(1);
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// The screen of `state` at `width` x `height`, as text.
+pub fn screen(state: &State, width: u16, height: u16) -> String {
+    let area = Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    super::render(state, area, &mut buf);
+    buffer_text(&buf)
+}
+
+/// A snapshot file's text: the header block, then the screen.
+pub fn snapshot(state: &State, width: u16, height: u16, taken: Nanos) -> String {
+    let view = state.view();
+    let mut text = String::from("tcpscope snapshot\n");
+    let mut field = |name: &str, value: String| {
+        text.push_str(&format!("{name:<13}{value}\n"));
+    };
+    field(
+        "time:",
+        format!(
+            "{} (local {})",
+            rfc3339(taken),
+            format::time_of_day(taken, state.utc_offset)
+        ),
+    );
+    match &state.source.origin {
+        Origin::Live { host, kernel } => {
+            field("host:", host.clone());
+            field("kernel:", kernel.clone());
+        }
+        Origin::Replay { path, .. } => {
+            field("host:", format!("replay of the recording {path}"));
+            field("kernel:", "as recorded".to_string());
+        }
+    }
+    let filter = match state.filter.is_empty() {
+        true => "none".to_string(),
+        false => state.filter.to_string(),
+    };
+    field("filter:", filter);
+    let failed = &state.source.probes_failed;
+    let probes = match failed.is_empty() {
+        true => format!("{} attached", state.source.probes_attached),
+        false => format!(
+            "{} attached, {} failed: {}",
+            state.source.probes_attached,
+            failed.len(),
+            failed.join("; ")
+        ),
+    };
+    field("probes:", probes);
+    field("events lost:", view.totals.lost.to_string());
+    field("malformed:", view.totals.malformed.to_string());
+    let shown = match (&state.frozen, &state.source.origin) {
+        (Some(_), _) => format!("FROZEN at {}", rfc3339(view.now)),
+        (None, Origin::Replay { .. }) => format!("REPLAY at {}", rfc3339(view.now)),
+        (None, Origin::Live { .. }) => "LIVE".to_string(),
+    };
+    field("view:", shown);
+    text.push('\n');
+    text.push_str(&screen(state, width, height));
+    text
+}
