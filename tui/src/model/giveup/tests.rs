@@ -273,7 +273,7 @@ fn platform_black_hole_with_three_retries2() {
     let measured = ms(6_900 - 410);
     assert!(measured > schedule.give_up.latest);
     let widened = schedule.give_up_with_timer_slack(250);
-    assert_eq!(widened.latest, ms(6_584));
+    assert_eq!(widened.latest, ms(6_592));
     assert!(widened.earliest <= measured && measured <= widened.latest);
 }
 
@@ -438,21 +438,22 @@ fn kernel_units_become_durations() {
 fn the_timer_wheel_is_coarser_for_longer_timers() {
     // At HZ=250: 52 jiffies on level 0 (1 jiffy), 416 on level 1 (8),
     // 832 on level 2 (64), 30000 on level 3 (512). At HZ=1000 120 s is
-    // 120000 jiffies, level 4 (4096).
-    assert_eq!(timer_slack(ms(208), 250), ms(4));
-    assert_eq!(timer_slack(ms(1_664), 250), ms(32));
-    assert_eq!(timer_slack(ms(3_328), 250), ms(256));
-    assert_eq!(timer_slack(secs(120), 250), ms(2_048));
-    assert_eq!(timer_slack(secs(120), 1000), ms(4_096));
+    // 120000 jiffies, level 4 (4096). Each adds 2 jiffies of rounding.
+    assert_eq!(timer_slack(ms(208), 250), ms(12));
+    assert_eq!(timer_slack(ms(1_664), 250), ms(40));
+    assert_eq!(timer_slack(ms(3_328), 250), ms(264));
+    assert_eq!(timer_slack(secs(120), 250), ms(2_056));
+    assert_eq!(timer_slack(secs(120), 1000), ms(4_098));
     assert_eq!(timer_slack(secs(120), 0), Duration::ZERO);
 }
 
 #[test]
 fn a_count_rule_widens_by_every_timer_since_the_first_retransmission() {
-    // 2 SYN retries: the 2 s timer (500 jiffies, 32 ms slack) and the 4 s
-    // one (1000 jiffies, 256 ms) may both fire late.
+    // 2 SYN retries: the 2 s timer (500 jiffies, 8 + 2 jiffies = 40 ms of
+    // slack) and the 4 s one (1000 jiffies, 64 + 2 = 264 ms) may both fire
+    // late.
     let schedule = schedule(&syn_sent(2, 0));
     let widened = schedule.give_up_with_timer_slack(250);
     assert_eq!(widened.earliest, secs(6));
-    assert_eq!(widened.latest, ms(6_288));
+    assert_eq!(widened.latest, ms(6_304));
 }

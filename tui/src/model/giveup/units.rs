@@ -10,6 +10,9 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 const LEVEL_SHIFT: usize = 3;
 /// ...and holds 64 buckets (LVL_BITS).
 const LEVEL_SIZE: u128 = 64;
+/// Jiffies a timer may lose besides the wheel's rounding: converting its
+/// delay to jiffies, and waiting for the tick that runs it.
+const ROUNDING_JIFFIES: u128 = 2;
 
 /// icsk_rto as a duration; `None` when `hz` is 0.
 pub fn rto_from_jiffies(rto_jiffies: u32, hz: u32) -> Option<Duration> {
@@ -32,7 +35,9 @@ pub fn since_retrans_stamp(now_ms: u32, retrans_stamp_ms: u32) -> Duration {
 /// The most a kernel timer armed for `timer` fires late at `hz` (0 when
 /// `hz` is 0): the wheel files it at the level whose range holds it and
 /// rounds its expiry up to that level's granularity, 8^level jiffies
-/// (kernel/time/timer.c, calc_wheel_index).
+/// (kernel/time/timer.c, calc_wheel_index); plus one jiffy for the
+/// rounding up of milliseconds to jiffies (msecs_to_jiffies) and one for
+/// the tick whose softirq runs the expired timer.
 pub fn timer_slack(timer: Duration, hz: u32) -> Duration {
     let hz = u128::from(hz);
     if hz == 0 {
@@ -44,7 +49,7 @@ pub fn timer_slack(timer: Duration, hz: u32) -> Duration {
         .take_while(|&level| jiffies >= level_start(level))
         .count();
     let granularity = 1u128 << (LEVEL_SHIFT * level);
-    let nanos = granularity * NANOS_PER_SEC / hz;
+    let nanos = (granularity + ROUNDING_JIFFIES) * NANOS_PER_SEC / hz;
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
