@@ -8,7 +8,7 @@ use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_stack, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map},
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
     programs::BtfTracePointContext,
 };
 use tcpscope_common::{Limits, Record, STACK_DEPTH, StackedRecord, kind};
@@ -27,9 +27,16 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
+/// Set to 1, for good, the first time any CPU loses a record.
+#[map]
+static LOSSY: Array<u32> = Array::with_max_entries(1, 0);
+
 fn count_lost() {
     if let Some(lost) = LOST.get_ptr_mut(0) {
         unsafe { *lost += 1 };
+    }
+    if let Some(lossy) = LOSSY.get_ptr_mut(0) {
+        unsafe { *lossy = 1 };
     }
 }
 
@@ -208,9 +215,15 @@ pub fn tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// `tcp_destroy_sock(struct sock *sk)`
+/// `tcp_destroy_sock(struct sock *sk)`. Every socket reaches it in CLOSE,
+/// after its change to CLOSE was recorded: its record only helps userspace
+/// end a flow whose CLOSE record was lost. So it is sent only once a record
+/// has been lost, sparing a busy box two records per connection.
 #[btf_tracepoint(function = "tcp_destroy_sock")]
 pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
+    if LOSSY.get(0).is_none_or(|&lossy| lossy == 0) {
+        return 0;
+    }
     let sk: *const u8 = ctx.arg(0);
     emit(kind::DESTROY, sk, |record| {
         fill_from_sock_common(record, sk);
