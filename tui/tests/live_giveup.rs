@@ -11,12 +11,13 @@ mod support;
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
-use support::netns::{CLIENT_V4, Lab, Namespace, is_root};
+use support::netns::{CLIENT_V4, Lab};
+use support::scenario::{RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped};
 use support::tcpscope::{Run, Tcpscope, dump};
 
 /// One port per test: tcpscope sees every namespace, its --port filter keeps
@@ -29,10 +30,6 @@ const PORT_RETRIES2_5: u16 = 23205;
 const PORT_USER_TIMEOUT: u16 = 23206;
 const PORT_RTO_MAX: u16 = 23207;
 
-/// How long a flow_end may lag behind the kernel ending the flow.
-const FLOW_END_WAIT: Duration = Duration::from_secs(5);
-/// Slack on RTOs: the kernel counts them in 4 ms jiffies.
-const RTO_SLACK_MS: i64 = 10;
 /// The client sees the give-up only once the kernel has woken it and its
 /// blocking syscall has returned: its own clock reading may trail the
 /// predicted `give_up_latest` by up to this much.
@@ -41,15 +38,6 @@ const SYSCALL_RETURN_SLACK: Duration = Duration::from_millis(50);
 /// change in their own namespaces only.
 const ROOT_RETRIES2: &str = "/proc/sys/net/ipv4/tcp_retries2";
 const ROOT_SYN_RETRIES: &str = "/proc/sys/net/ipv4/tcp_syn_retries";
-
-/// True (after saying so) when the test cannot run here.
-fn skipped(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("skipped: {test}: needs root to create network namespaces and load eBPF");
-    true
-}
 
 /// The root namespace's retry sysctls, read by this (root namespace) thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,26 +143,6 @@ struct GaveUp {
     /// The flow's retransmit lines with cause "timer", in order.
     timer: Vec<Value>,
     forecast: Forecast,
-}
-
-/// Waits for the flow's flow_end, stops tcpscope and returns what it printed.
-fn finish_after_flow_end(scope: Tcpscope, flow: Flow) -> Run {
-    scope.expect_line("flow_end of the client flow", FLOW_END_WAIT, |v| {
-        v["kind"] == "flow_end" && flow.matches(v)
-    });
-    let run = scope.finish();
-    assert!(
-        run.status.success(),
-        "tcpscope exited with {} after SIGTERM; stderr:\n{}",
-        run.status,
-        run.stderr
-    );
-    // Shown with --nocapture: what tcpscope said about the flow under test.
-    eprintln!(
-        "tcpscope lines of {flow:?}:\n{}",
-        dump(run.lines.iter().filter(|v| flow.matches(v)))
-    );
-    run
 }
 
 /// The flow's timer retransmit lines, in order; the retransmits before the
@@ -461,14 +429,6 @@ fn set_user_timeout(stream: &TcpStream, ms: u32) {
         "TCP_USER_TIMEOUT: {}",
         std::io::Error::last_os_error()
     );
-}
-
-/// A listener bound to `addr` inside `ns`.
-fn listen_in(ns: &Namespace, addr: SocketAddr) -> TcpListener {
-    ns.spawn("server", move || TcpListener::bind(addr))
-        .join()
-        .expect("server thread panicked")
-        .unwrap_or_else(|e| panic!("cannot listen on {addr} in {}: {e}", ns.name))
 }
 
 /// An established flow from the client namespace, then every packet from the

@@ -10,12 +10,13 @@ mod support;
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
 use support::netns::{CLIENT_V4, Lab, Namespace, is_root, require_tool};
+use support::scenario::{RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped};
 use support::tcpscope::{Run, Tcpscope, dump};
 
 /// One port per test: tcpscope sees every namespace, its --port filter keeps
@@ -29,28 +30,6 @@ const PORT_RESET_RESTART: u16 = 23106;
 const PORT_CLOSED: u16 = 23107;
 const PORT_ABANDONED: u16 = 23108;
 const PORT_RESET_SENT: u16 = 23109;
-
-/// How long a flow_end may lag behind the kernel ending the flow.
-const FLOW_END_WAIT: Duration = Duration::from_secs(5);
-/// Slack on RTOs: the kernel counts them in 4 ms jiffies.
-const RTO_SLACK_MS: i64 = 10;
-
-/// True (after saying so) when the test cannot run here.
-fn skipped(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("skipped: {test}: needs root to create network namespaces and load eBPF");
-    true
-}
-
-/// A listener bound to `addr` inside `ns`.
-fn listen_in(ns: &Namespace, addr: SocketAddr) -> TcpListener {
-    ns.spawn("server", move || TcpListener::bind(addr))
-        .join()
-        .expect("server thread panicked")
-        .unwrap_or_else(|e| panic!("cannot listen on {addr} in {}: {e}", ns.name))
-}
 
 /// A connection from `ns` to `server`, and when its connect() started.
 fn connect_from(ns: &Namespace, server: SocketAddr) -> (TcpStream, Instant) {
@@ -73,26 +52,6 @@ fn client_flow(lab: &Lab, ipv6: bool, port: u16, sport: Option<u16>) -> Flow {
         dport: port,
         sport,
     }
-}
-
-/// Waits for the flow's flow_end, then stops tcpscope.
-fn finish_after_flow_end(scope: Tcpscope, flow: Flow) -> Run {
-    scope.expect_line("flow_end of the client flow", FLOW_END_WAIT, |v| {
-        v["kind"] == "flow_end" && flow.matches(v)
-    });
-    let run = scope.finish();
-    assert!(
-        run.status.success(),
-        "tcpscope exited with {} after SIGTERM; stderr:\n{}",
-        run.status,
-        run.stderr
-    );
-    // Shown with --nocapture: what tcpscope said about the flow under test.
-    eprintln!(
-        "tcpscope lines of {flow:?}:\n{}",
-        dump(run.lines.iter().filter(|v| flow.matches(v)))
-    );
-    run
 }
 
 /// Asserts who owns the flow: this test process.

@@ -1,9 +1,11 @@
 //! Support for the root integration tests of the live event pipeline: network
 //! namespaces the tests create and delete (`netns`), the real `tcpscope --json`
-//! run as a child process (`tcpscope`), and queries on its JSON lines (`lines`).
+//! run as a child process (`tcpscope`), queries on its JSON lines (`lines`),
+//! and the steps the scenarios share (`scenario`).
 // Every test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
 pub mod lines;
 pub mod netns;
+pub mod scenario;
 pub mod tcpscope;

@@ -1,0 +1,53 @@
+//! Steps the root integration tests share: skipping without root, a
+//! listener inside a namespace, and waiting for a flow's end before stopping
+//! tcpscope.
+
+use std::{net::SocketAddr, net::TcpListener, time::Duration};
+
+use super::{
+    lines::Flow,
+    netns::{Namespace, is_root},
+    tcpscope::{Run, Tcpscope, dump},
+};
+
+/// How long a flow_end may lag behind the kernel ending the flow.
+pub const FLOW_END_WAIT: Duration = Duration::from_secs(5);
+/// Slack on RTOs: the kernel counts them in 4 ms jiffies.
+pub const RTO_SLACK_MS: i64 = 10;
+
+/// True (after saying so) when the test cannot run here.
+pub fn skipped(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("skipped: {test}: needs root to create network namespaces and load eBPF");
+    true
+}
+
+/// A listener bound to `addr` inside `ns`.
+pub fn listen_in(ns: &Namespace, addr: SocketAddr) -> TcpListener {
+    ns.spawn("server", move || TcpListener::bind(addr))
+        .join()
+        .expect("server thread panicked")
+        .unwrap_or_else(|e| panic!("cannot listen on {addr} in {}: {e}", ns.name))
+}
+
+/// Waits for the flow's flow_end, then stops tcpscope.
+pub fn finish_after_flow_end(scope: Tcpscope, flow: Flow) -> Run {
+    scope.expect_line("flow_end of the client flow", FLOW_END_WAIT, |v| {
+        v["kind"] == "flow_end" && flow.matches(v)
+    });
+    let run = scope.finish();
+    assert!(
+        run.status.success(),
+        "tcpscope exited with {} after SIGTERM; stderr:\n{}",
+        run.status,
+        run.stderr
+    );
+    // Shown with --nocapture: what tcpscope said about the flow under test.
+    eprintln!(
+        "tcpscope lines of {flow:?}:\n{}",
+        dump(run.lines.iter().filter(|v| flow.matches(v)))
+    );
+    run
+}
