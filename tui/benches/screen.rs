@@ -75,6 +75,7 @@ fn state() -> State {
                     retransmits: n + 1,
                     cause: RetransmitCause::Timer,
                     limits: None,
+                    state: Some(TcpState::Established),
                 };
                 events.push(event(
                     u64::from(n + 1) * SECOND,

@@ -180,6 +180,7 @@ impl Decoder {
             retransmits: record.retransmits,
             cause: self.retransmit_cause(stack),
             limits: Some(self.limits(record)),
+            state: TcpState::from_kernel(record.new_state),
         }
     }
 

@@ -161,6 +161,9 @@ pub struct Retransmit {
     pub retransmits: u8,
     pub cause: RetransmitCause,
     pub limits: Option<SocketLimits>,
+    /// The socket's state when it retransmitted: what a flow first seen
+    /// mid-life learns its state from.
+    pub state: Option<TcpState>,
 }
 
 /// What happened.

@@ -88,6 +88,9 @@ impl ConnectionTable {
                 if retransmit.limits.is_some() {
                     flow.limits = retransmit.limits;
                 }
+                if let Some(state) = retransmit.state {
+                    flow.state = state;
+                }
                 owner_of(flow)
             }
             EventKind::ResetSent | EventKind::ResetReceived => {

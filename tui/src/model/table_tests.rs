@@ -76,6 +76,7 @@ impl Sock {
                 retransmits: 0,
                 cause: RetransmitCause::Timer,
                 limits: None,
+                state: None,
             }),
         )
     }
@@ -142,6 +143,23 @@ fn a_timer_task_never_becomes_the_owner() {
     let flow = table.last_ended().expect("ended flow");
     assert_eq!(flow.owner, None);
     assert!(!flow.seen_from_start, "first seen mid-life");
+}
+
+#[test]
+fn a_flow_first_seen_retransmitting_takes_the_sockets_state() {
+    let sock = Sock::new(10, "10.0.0.1:5008", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    let mut retransmit = sock.retransmit(0, 200);
+    if let EventKind::Retransmit(detail) = &mut retransmit.kind {
+        detail.state = Some(TcpState::Established);
+    }
+    table.apply(&retransmit);
+    let flow = table.flow(SockId(10)).expect("a live flow");
+    assert_eq!(
+        flow.state,
+        TcpState::Established,
+        "not the CLOSE of a new flow"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::{
     model::{
         errno,
-        event::{Event, EventKind, Nanos, SocketLimits, Task},
+        event::{Event, EventKind, Nanos, SocketLimits, Task, TcpState},
         flow::Flow,
         forecast::Forecast,
         table::TableCounts,
@@ -87,6 +87,8 @@ enum Detail<'a> {
         retransmits: u8,
         tlp: bool,
         cause: &'static str,
+        /// The socket's state then.
+        state: Option<&'static str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         limits: Option<SocketLimits>,
         /// When the kernel will give up on the flow, if nothing answers.
@@ -122,6 +124,7 @@ pub fn event_line(event: &Event, owner: Option<&Task>, forecast: Option<&Forecas
             retransmits: retransmit.retransmits,
             tlp: retransmit.cause == crate::model::event::RetransmitCause::LossProbe,
             cause: retransmit.cause.name(),
+            state: retransmit.state.map(TcpState::name),
             limits: retransmit.limits,
             give_up_earliest: forecast.map(|forecast| rfc3339(forecast.give_up_earliest)),
             give_up_latest: forecast.map(|forecast| rfc3339(forecast.give_up_latest)),

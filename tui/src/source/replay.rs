@@ -294,6 +294,9 @@ struct RetransmitLine {
     retransmits: u8,
     cause: String,
     limits: Option<SocketLimits>,
+    /// Absent from recordings made before it was recorded.
+    #[serde(default)]
+    state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -342,6 +345,13 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
                 retransmits: line.retransmits,
                 cause: cause(&line.cause)?,
                 limits: line.limits,
+                state: match line.state.as_deref() {
+                    Some(name) => Some(
+                        TcpState::from_name(name)
+                            .ok_or_else(|| format!("unknown TCP state {name:?}"))?,
+                    ),
+                    None => None,
+                },
             })
         }
         "synack_retransmit" => {

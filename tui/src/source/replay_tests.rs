@@ -79,6 +79,7 @@ fn every_event_kind_survives_the_json_contract() {
             retransmits: 2,
             cause: RetransmitCause::Timer,
             limits: Some(limits),
+            state: Some(TcpState::Established),
         }),
         EventKind::Retransmit(Retransmit {
             rto_ms: 210,
@@ -86,6 +87,7 @@ fn every_event_kind_survives_the_json_contract() {
             retransmits: 0,
             cause: RetransmitCause::LossProbe,
             limits: None,
+            state: None,
         }),
         EventKind::SynAckRetransmit {
             retransmits: 1,
