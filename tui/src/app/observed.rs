@@ -298,6 +298,17 @@ impl<'a> Flows<'a> {
         }
     }
 
+    /// The live flows in SYN_SENT.
+    pub fn connecting(self) -> impl Iterator<Item = &'a Flow> + 'a {
+        match self {
+            Self::Table(table) => Either::Table(table.connecting()),
+            Self::Frozen { live, .. } => Either::Frozen(
+                live.iter()
+                    .filter(|flow| flow.state == crate::model::event::TcpState::SynSent),
+            ),
+        }
+    }
+
     pub fn ended_newest_first(self) -> impl Iterator<Item = &'a Flow> + 'a {
         match self {
             Self::Table(table) => Either::Table(table.ended().rev()),

@@ -2,7 +2,7 @@
 //! keeps the owner learnt in process context, ends a flow at CLOSE with its
 //! reason, and stays within a fixed size, counting what it evicts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{
     event::{Event, EventKind, Nanos, SockId, Stack, Task, TcpState},
@@ -46,6 +46,9 @@ pub struct Applied {
 #[derive(Debug, Default)]
 pub struct ConnectionTable {
     live: HashMap<SockId, Flow>,
+    /// The live flows in SYN_SENT: a screen lists connect attempts on every
+    /// frame without scanning every flow.
+    connecting: HashSet<SockId>,
     /// Oldest first.
     ended: VecDeque<Flow>,
     capacity: Capacity,
@@ -69,6 +72,12 @@ impl ConnectionTable {
         let Some(sock) = event.sock else {
             return Applied::default();
         };
+        let applied = self.apply_to(sock, event);
+        self.track_connecting(sock);
+        applied
+    }
+
+    fn apply_to(&mut self, sock: SockId, event: &Event) -> Applied {
         match &event.kind {
             EventKind::State {
                 old,
@@ -153,6 +162,18 @@ impl ConnectionTable {
         }
     }
 
+    /// Keeps [`Self::connecting`] in step with the flow of `sock`.
+    fn track_connecting(&mut self, sock: SockId) {
+        match self.live.get(&sock) {
+            Some(flow) if flow.state == TcpState::SynSent => {
+                self.connecting.insert(sock);
+            }
+            _ => {
+                self.connecting.remove(&sock);
+            }
+        }
+    }
+
     /// The live flow of `sock`, created from `event` when new.
     fn flow_for(&mut self, sock: SockId, event: &Event) -> &mut Flow {
         if !self.live.contains_key(&sock) && self.live.len() >= self.capacity.live {
@@ -178,6 +199,7 @@ impl ConnectionTable {
         idle.select_nth_unstable(count - 1);
         for (_, sock) in &idle[..count] {
             self.live.remove(sock);
+            self.connecting.remove(sock);
         }
         self.evicted_live += count as u64;
     }
@@ -209,6 +231,13 @@ impl ConnectionTable {
 
     pub fn live(&self) -> impl Iterator<Item = &Flow> {
         self.live.values()
+    }
+
+    /// The live flows in SYN_SENT: connect attempts in progress.
+    pub fn connecting(&self) -> impl Iterator<Item = &Flow> {
+        self.connecting
+            .iter()
+            .filter_map(|sock| self.live.get(sock))
     }
 
     /// Ended flows, oldest first.

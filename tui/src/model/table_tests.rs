@@ -113,6 +113,7 @@ fn a_connect_that_times_out_keeps_its_owner_port_retries_and_reason() {
         "timer events carry the flow's owner"
     );
     assert!(applied[3].ended);
+    assert_eq!(table.connecting().count(), 0, "the attempt is over");
     let flow = table.last_ended().expect("ended flow");
     assert_eq!(flow.owner, task(23023, "nc"));
     assert_eq!(flow.local.port(), 42636, "the port the kernel picked");
@@ -323,4 +324,34 @@ fn reason_of(table: &ConnectionTable) -> EndReason {
         .and_then(|flow| flow.end.as_ref())
         .map(|end| end.reason)
         .expect("an ended flow")
+}
+
+#[test]
+fn connect_attempts_are_listed_while_in_syn_sent_only() {
+    use TcpState::*;
+    let mut table = ConnectionTable::new(Capacity { live: 2, ended: 4 });
+    let slow = Sock::new(11, "10.0.0.1:5010", "10.0.0.2:80");
+    let fast = Sock::new(12, "10.0.0.1:5011", "10.0.0.2:80");
+    let listed = |table: &ConnectionTable| {
+        let mut socks: Vec<u64> = table.connecting().map(|flow| flow.sock.0).collect();
+        socks.sort_unstable();
+        socks
+    };
+    table.apply(&slow.connect(0, task(1, "a")));
+    table.apply(&fast.connect(1, task(1, "a")));
+    assert_eq!(listed(&table), vec![11, 12]);
+    table.apply(&fast.state(2, None, SynSent, Established, 0));
+    assert_eq!(
+        listed(&table),
+        vec![11],
+        "established is no longer an attempt"
+    );
+    table.apply(&Sock::new(13, "10.0.0.1:5012", "10.0.0.2:80").connect(3, None));
+    assert_eq!(listed(&table), vec![13], "the idle attempt 11 was evicted");
+    table.apply(&Sock::new(13, "10.0.0.1:5012", "10.0.0.2:80").state(4, None, SynSent, Close, 110));
+    assert_eq!(
+        listed(&table),
+        Vec::<u64>::new(),
+        "an ended attempt is gone"
+    );
 }

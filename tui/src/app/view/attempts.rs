@@ -5,11 +5,7 @@
 use super::{Tone, format};
 use crate::{
     app::observed::{FinishedAttempt, FlowKey, Outcome, View},
-    model::{
-        event::{Nanos, TcpState},
-        filter::Filter,
-        flow::Flow,
-    },
+    model::{event::Nanos, filter::Filter, flow::Flow},
 };
 
 /// One attempt, in progress or finished.
@@ -71,8 +67,8 @@ fn in_order<'a>(
 ) -> (usize, Vec<Attempt<'a>>) {
     let pending = view
         .flows
-        .live()
-        .filter(|flow| flow.state == TcpState::SynSent && filter.matches_flow(flow));
+        .connecting()
+        .filter(|flow| filter.matches_flow(flow));
     let (pending_total, pending) = super::window(pending, start, len, |a, b| {
         (a.first_seen, a.sock).cmp(&(b.first_seen, b.sock))
     });
