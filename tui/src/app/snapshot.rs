@@ -15,10 +15,11 @@ const SUFFIXES: usize = 999;
 
 /// A snapshot that could not be written: the path and the cause.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write the snapshot {}: {source}{}", path.display(), hint(source))]
+#[error("cannot write the snapshot {}: {cause}{}", path.display(), hint(cause))]
 pub struct SnapshotError {
     pub path: PathBuf,
-    pub source: io::Error,
+    /// Named so that the message carries it once, not again as a source.
+    pub cause: io::Error,
 }
 
 fn hint(error: &io::Error) -> &'static str {
@@ -45,14 +46,14 @@ pub fn write_new(dir: &Path, stem: &str, text: &str) -> Result<PathBuf, Snapshot
             n => dir.join(format!("{stem}-{n}.txt")),
         };
         match write_exact(&path, text) {
-            Err(error) if error.source.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) if error.cause.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(error) => return Err(error),
             Ok(()) => return Ok(path),
         }
     }
     Err(SnapshotError {
         path: first,
-        source: io::Error::new(
+        cause: io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{stem}.txt and {stem}-1.txt to {stem}-{SUFFIXES}.txt all exist"),
         ),
@@ -61,9 +62,9 @@ pub fn write_new(dir: &Path, stem: &str, text: &str) -> Result<PathBuf, Snapshot
 
 /// Writes `text` to `path`, which must not exist yet.
 pub fn write_exact(path: &Path, text: &str) -> Result<(), SnapshotError> {
-    let error = |source| SnapshotError {
+    let error = |cause| SnapshotError {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut file = create(path).map_err(error)?;
     file.write_all(text.as_bytes())
