@@ -44,8 +44,12 @@ impl Live {
     pub fn open() -> anyhow::Result<(Self, SourceInfo)> {
         let problems = preflight::check();
         if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-            bail!("tcpscope cannot watch the kernel:\n{}", list.join("\n"));
+            let mut lines: Vec<String> =
+                problems.iter().map(|p| format!("  - {}", p.what)).collect();
+            let mut fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
+            fixes.dedup();
+            lines.extend(fixes.iter().map(|fix| format!("  fix: {fix}")));
+            bail!("cannot watch the kernel:\n{}", lines.join("\n"));
         }
         let btf = btf_rs::Btf::from_file(preflight::VMLINUX_BTF)
             .with_context(|| format!("parsing {}", preflight::VMLINUX_BTF))?;

@@ -5,7 +5,7 @@
 //! The probes attach as BTF tracepoints (tp_btf), which need neither tracefs
 //! nor kprobes: BTF and the capabilities below are all they need.
 
-use std::{fmt, fs, path::Path};
+use std::{fs, path::Path};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
@@ -20,12 +20,6 @@ const CAP_BPF: u32 = 39;
 pub struct Problem {
     pub what: String,
     pub fix: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\n    fix: {}", self.what, self.fix)
-    }
 }
 
 /// Everything that is missing; empty when tcpscope can start.
@@ -117,8 +111,8 @@ mod tests {
         ] {
             let found = problems(without(cap), true, "");
             assert_eq!(found.len(), 1, "{found:?}");
-            assert!(found[0].what.contains(name), "{}", found[0]);
-            assert!(found[0].fix.contains("setcap"), "{}", found[0]);
+            assert!(found[0].what.contains(name), "{:?}", found[0]);
+            assert!(found[0].fix.contains("setcap"), "{:?}", found[0]);
         }
         assert_eq!(
             problems(0, true, "").len(),
