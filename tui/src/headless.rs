@@ -131,7 +131,7 @@ impl Printer<'_> {
             return Ok(());
         }
         let forecast = match (&event.kind, flow) {
-            (EventKind::Retransmit(_), Some(flow)) => forecast(flow),
+            (EventKind::Retransmit(_), Some(flow)) => forecast(flow, event.ts),
             _ => None,
         };
         let line = json::event_line(event, applied.owner.as_ref(), forecast.as_ref());

@@ -34,22 +34,23 @@ pub struct Forecast {
 }
 
 impl Forecast {
-    /// Whether the forecast no longer describes the flow at `now`: the give-up
-    /// window has passed, or the next retransmission is overdue by more than
-    /// its own timeout (the peer answered and the episode ended).
-    pub fn is_stale(&self, now: Nanos) -> bool {
-        match self.projected.first() {
-            _ if now > self.give_up_latest => true,
-            Some(next) => now > next.at + 2 * ms_to_ns(next.rto_ms),
-            None => false,
-        }
+    /// Whether the next retransmission is overdue at `now` by more than its
+    /// own timeout: the peer answered and the retransmission episode ended.
+    fn recovered(&self, now: Nanos) -> bool {
+        self.projected
+            .first()
+            .is_some_and(|next| now > next.at + 2 * ms_to_ns(next.rto_ms))
     }
 }
 
-/// The forecast for a live flow whose latest retransmission was made by the
-/// retransmission timer; None otherwise (nothing to forecast, or a state
-/// the model does not cover).
-pub fn forecast(flow: &Flow) -> Option<Forecast> {
+/// The forecast at `now` for a live flow whose latest retransmission was made
+/// by the retransmission timer; None otherwise (nothing to forecast, a state
+/// the model does not cover, or an episode that ended without a give-up).
+pub fn forecast(flow: &Flow, now: Nanos) -> Option<Forecast> {
+    project(flow).filter(|forecast| !forecast.recovered(now))
+}
+
+fn project(flow: &Flow) -> Option<Forecast> {
     if flow.end.is_some() {
         return None;
     }

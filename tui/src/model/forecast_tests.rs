@@ -52,7 +52,7 @@ fn an_established_flow_of_incident_2_gives_up_between_924_6_and_1044_6_s() {
         limits,
         &[(T0, 200, 0, 1, RetransmitCause::Timer)],
     );
-    let forecast = forecast(&flow).expect("a forecast");
+    let forecast = forecast(&flow, T0).expect("a forecast");
     assert_eq!(forecast.give_up_earliest, T0 + 924_600 * MS);
     assert!(
         forecast.give_up_latest >= T0 + 1_044_600 * MS,
@@ -84,7 +84,8 @@ fn a_syn_black_hole_with_two_retries_gives_up_seven_seconds_after_the_syn() {
         ..limits()
     };
     let first = (T0 + S, 1000, 0, 1, RetransmitCause::Timer);
-    let forecast = forecast(&flow(TcpState::SynSent, limits, &[first])).expect("a forecast");
+    let forecast =
+        forecast(&flow(TcpState::SynSent, limits, &[first]), T0 + S).expect("a forecast");
     assert_eq!(
         forecast.projected,
         vec![Projected {
@@ -107,22 +108,28 @@ fn the_sockets_own_limits_rule_the_forecast() {
         since_first_retransmit_ms: Some(0),
         ..limits()
     };
-    let retries3 = forecast(&flow(
-        TcpState::Established,
-        short,
-        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
-    ))
+    let retries3 = forecast(
+        &flow(
+            TcpState::Established,
+            short,
+            &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+        ),
+        T0,
+    )
     .expect("a forecast");
     assert_eq!(retries3.give_up_earliest, T0 + 3 * S, "(2^4 - 1) x 200 ms");
     let user_timeout = SocketLimits {
         user_timeout_ms: Some(1500),
         ..short
     };
-    let with_timeout = forecast(&flow(
-        TcpState::Established,
-        user_timeout,
-        &[(T0, 200, 0, 1, RetransmitCause::Timer)],
-    ))
+    let with_timeout = forecast(
+        &flow(
+            TcpState::Established,
+            user_timeout,
+            &[(T0, 200, 0, 1, RetransmitCause::Timer)],
+        ),
+        T0,
+    )
     .expect("a forecast");
     assert_eq!(with_timeout.give_up_earliest, T0 + 1500 * MS);
 }
@@ -140,7 +147,7 @@ fn a_flow_seen_mid_episode_is_anchored_at_the_kernels_retrans_stamp() {
         limits,
         &[(T0 + 3 * S, 1600, 3, 4, RetransmitCause::Timer)],
     );
-    let forecast = forecast(&flow).expect("a forecast");
+    let forecast = forecast(&flow, T0).expect("a forecast");
     assert_eq!(forecast.give_up_earliest, T0 + 924_600 * MS);
     assert_eq!(forecast.projected[0].rto_ms, 3200);
 }
@@ -152,13 +159,13 @@ fn no_forecast_without_a_timer_retransmission_or_after_the_end() {
         limits(),
         &[(T0, 200, 0, 0, RetransmitCause::LossProbe)],
     );
-    assert_eq!(forecast(&tlp), None);
+    assert_eq!(forecast(&tlp, T0), None);
     let mut ended = flow(
         TcpState::Established,
         limits(),
         &[(T0, 200, 0, 1, RetransmitCause::Timer)],
     );
-    assert!(forecast(&ended).is_some());
+    assert!(forecast(&ended, T0).is_some());
     ended.end = Some(crate::model::flow::FlowEnd {
         at: T0 + S,
         reason: crate::model::flow::EndReason::Timeout,
@@ -166,17 +173,17 @@ fn no_forecast_without_a_timer_retransmission_or_after_the_end() {
         last_state: TcpState::Established,
         stack: None,
     });
-    assert_eq!(forecast(&ended), None);
+    assert_eq!(forecast(&ended, T0), None);
     let listener = flow(
         TcpState::Listen,
         limits(),
         &[(T0, 200, 0, 1, RetransmitCause::Timer)],
     );
-    assert_eq!(forecast(&listener), None);
+    assert_eq!(forecast(&listener, T0), None);
 }
 
 #[test]
-fn a_forecast_goes_stale_when_the_next_retransmission_is_overdue() {
+fn no_forecast_once_the_next_retransmission_is_overdue() {
     let limits = SocketLimits {
         since_first_retransmit_ms: Some(0),
         ..limits()
@@ -186,10 +193,13 @@ fn a_forecast_goes_stale_when_the_next_retransmission_is_overdue() {
         limits,
         &[(T0, 200, 0, 1, RetransmitCause::Timer)],
     );
-    let forecast = forecast(&flow).expect("a forecast");
-    assert!(!forecast.is_stale(T0 + 500 * MS), "next one due at +400 ms");
     assert!(
-        forecast.is_stale(T0 + 1300 * MS),
-        "overdue by more than its 400 ms RTO"
+        forecast(&flow, T0 + 500 * MS).is_some(),
+        "next one due at +400 ms"
+    );
+    assert_eq!(
+        forecast(&flow, T0 + 1300 * MS),
+        None,
+        "overdue by more than its 400 ms RTO: the peer answered"
     );
 }

@@ -183,7 +183,7 @@ fn owner_key(flow: &Flow) -> (bool, Option<&str>, Option<u32>) {
 
 /// The row of one flow at time `now`.
 pub fn row(flow: &Flow, now: Nanos) -> FlowRow {
-    let forecast = forecast(flow);
+    let forecast = forecast(flow, now);
     let rto = forecast
         .as_ref()
         .and_then(|forecast| forecast.projected.first())

@@ -101,7 +101,7 @@ pub fn build(flow: &Flow, recent: &Recent, now: Nanos) -> Timeline {
         };
         push(mark.at, Mark::Reset, text.to_string());
     }
-    let forecast = forecast(flow);
+    let forecast = forecast(flow, now);
     if let Some(Forecast {
         projected,
         give_up_earliest,
