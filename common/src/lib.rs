@@ -88,13 +88,11 @@ pub struct Record {
     pub limits: Limits,
     /// Inode number of the socket's network namespace.
     pub netns: u32,
-    /// `sk_err` and `sk_err_soft` (positive errno values).
+    /// `sk_err` (a positive errno value). At a give-up the kernel puts the
+    /// pending soft error there, so `sk_err_soft` is not read.
     pub sk_err: i32,
-    pub sk_err_soft: i32,
     /// `icsk_rto`, jiffies.
     pub rto_jiffies: u32,
-    /// `tcp_sock.srtt_us` (8 times the smoothed RTT in µs).
-    pub srtt_us_x8: u32,
     /// Bytes of [`StackedRecord::stack`] filled by `bpf_get_stack`, or a
     /// negative errno; 0 in a record sent without a stack.
     pub stack_bytes: i32,
@@ -160,7 +158,6 @@ pub struct Offsets {
     // struct sock
     pub sk_protocol: u32,
     pub sk_err: u32,
-    pub sk_err_soft: u32,
     // struct inet_connection_sock
     pub icsk_rto: u32,
     pub icsk_rto_min: u32,
@@ -170,7 +167,6 @@ pub struct Offsets {
     pub icsk_syn_retries: u32,
     pub icsk_user_timeout: u32,
     // struct tcp_sock
-    pub tp_srtt_us: u32,
     pub tp_retrans_stamp: u32,
     pub tp_total_retrans: u32,
     pub tp_mstamp: u32,
@@ -211,7 +207,6 @@ impl Offsets {
         inet_sport: ABSENT,
         sk_protocol: ABSENT,
         sk_err: ABSENT,
-        sk_err_soft: ABSENT,
         icsk_rto: ABSENT,
         icsk_rto_min: ABSENT,
         icsk_rto_max: ABSENT,
@@ -219,7 +214,6 @@ impl Offsets {
         icsk_backoff: ABSENT,
         icsk_syn_retries: ABSENT,
         icsk_user_timeout: ABSENT,
-        tp_srtt_us: ABSENT,
         tp_retrans_stamp: ABSENT,
         tp_total_retrans: ABSENT,
         tp_mstamp: ABSENT,

@@ -86,9 +86,7 @@ fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8) {
     record.limits = Limits::default();
     record.netns = 0;
     record.sk_err = 0;
-    record.sk_err_soft = 0;
     record.rto_jiffies = 0;
-    record.srtt_us_x8 = 0;
     record.stack_bytes = 0;
     record.sport = 0;
     record.dport = 0;
@@ -135,7 +133,6 @@ pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
         record.new_state = new_state;
         record.sk_err = sk_err;
         if new_state == TCP_CLOSE {
-            record.sk_err_soft = read(sk, offset!(sk_err_soft));
             fill_retransmit_state(record, sk);
         }
     };
@@ -160,8 +157,6 @@ pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
         fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
         fill_limits(record, sk);
-        record.srtt_us_x8 = read(sk, offset!(tp_srtt_us));
-        record.sk_err_soft = read(sk, offset!(sk_err_soft));
     });
     0
 }

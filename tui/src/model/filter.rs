@@ -106,12 +106,6 @@ impl Filter {
         }
     }
 
-    /// Both filters must match.
-    pub fn and(mut self, other: Filter) -> Filter {
-        self.all.extend(other.all);
-        self
-    }
-
     pub fn matches(&self, subject: &Subject<'_>) -> bool {
         self.all
             .iter()

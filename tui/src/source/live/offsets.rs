@@ -215,7 +215,6 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
         inet_sport: c.byte("inet_sock", "inet_sport", 2, Required)?,
         sk_protocol: c.byte("sock", "sk_protocol", 2, Required)?,
         sk_err: c.byte("sock", "sk_err", 4, Required)?,
-        sk_err_soft: c.byte("sock", "sk_err_soft", 4, Required)?,
         icsk_rto: c.byte("inet_connection_sock", "icsk_rto", 4, Required)?,
         icsk_rto_min: c.byte("inet_connection_sock", "icsk_rto_min", 4, Optional)?,
         icsk_rto_max: c.byte("inet_connection_sock", "icsk_rto_max", 4, Optional)?,
@@ -223,7 +222,6 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
         icsk_backoff: c.byte("inet_connection_sock", "icsk_backoff", 1, Required)?,
         icsk_syn_retries: c.byte("inet_connection_sock", "icsk_syn_retries", 1, Optional)?,
         icsk_user_timeout: c.byte("inet_connection_sock", "icsk_user_timeout", 4, Optional)?,
-        tp_srtt_us: c.byte("tcp_sock", "srtt_us", 4, Optional)?,
         tp_retrans_stamp: c.byte("tcp_sock", "retrans_stamp", 4, Optional)?,
         tp_total_retrans: c.byte("tcp_sock", "total_retrans", 4, Optional)?,
         tp_mstamp: c.byte("tcp_sock", "tcp_mstamp", 8, Optional)?,
@@ -285,10 +283,8 @@ mod tests {
             assert_eq!(offsets.icsk_retransmits, 1249);
             assert_eq!(offsets.icsk_backoff, 1251);
             assert_eq!(offsets.sk_err, 284);
-            assert_eq!(offsets.sk_err_soft, 372);
             assert_eq!(offsets.tp_retrans_stamp, 2176);
             assert_eq!(offsets.tp_total_retrans, 2200);
-            assert_eq!(offsets.tp_srtt_us, 1680);
         }
     }
 }
