@@ -43,11 +43,23 @@ pub enum Ended {
 
 /// Runs until done; the source's channel is dropped on return, which stops it.
 pub async fn run(
-    mut events: mpsc::Receiver<Batch>,
+    events: mpsc::Receiver<Batch>,
     source: &SourceInfo,
     options: &Options,
     out: &mut impl Write,
 ) -> anyhow::Result<Ended> {
+    match print(events, source, options, out).await {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(Ended::OutputClosed),
+        ended => Ok(ended?),
+    }
+}
+
+async fn print(
+    mut events: mpsc::Receiver<Batch>,
+    source: &SourceInfo,
+    options: &Options,
+    out: &mut impl Write,
+) -> io::Result<Ended> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -76,12 +88,7 @@ pub async fn run(
             _ = terminate.recv() => break Ended::Signal,
             _ = hangup.recv() => break Ended::Signal,
         };
-        if let Err(error) = written.and_then(|()| out.flush()) {
-            if error.kind() == io::ErrorKind::BrokenPipe {
-                return Ok(Ended::OutputClosed);
-            }
-            return Err(error.into());
-        }
+        written.and_then(|()| out.flush())?;
     };
     // What the source had already read still counts.
     while let Ok(batch) = events.try_recv() {
