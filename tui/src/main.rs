@@ -86,6 +86,12 @@ fn open_source(
     for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
         eprintln!("tcpscope: {probe}");
     }
+    if !info.missing_fields.is_empty() {
+        eprintln!(
+            "tcpscope: this kernel lacks {}; the values that depend on them read as 0",
+            info.missing_fields.join(", ")
+        );
+    }
     let run = async move {
         live.run(sink)
             .await
