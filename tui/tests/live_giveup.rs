@@ -10,14 +10,15 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
-use support::netns::{CLIENT_V4, Lab};
-use support::scenario::{RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped};
+use support::netns::Lab;
+use support::scenario::{
+    RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped, write_into_black_hole,
+};
 use support::tcpscope::{Run, Tcpscope, dump};
 
 /// One port per test: tcpscope sees every namespace, its --port filter keeps
@@ -460,20 +461,7 @@ fn established_black_hole(test: &str, lab_name: &str, port: u16, setup: &BlackHo
     if let Some(ms) = setup.user_timeout_ms {
         set_user_timeout(&stream, ms);
     }
-    let client = CLIENT_V4.to_string();
-    lab.server
-        .iptables(false, &["-I", "INPUT", "-s", &client, "-j", "DROP"]);
-
-    stream
-        .set_read_timeout(Some(Duration::from_secs(25)))
-        .expect("set_read_timeout");
-    stream
-        .write_all(&[7; 1000])
-        .expect("write into the send buffer");
-    let error = stream
-        .read(&mut [0; 16])
-        .expect_err("read from a black-holed peer returned data");
-    let returned = Instant::now();
+    let (error, _, returned) = write_into_black_hole(&lab, &mut stream, Duration::from_secs(25));
     assert_eq!(
         error.raw_os_error(),
         Some(libc::ETIMEDOUT),

@@ -16,7 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
 use support::netns::{CLIENT_V4, Lab, Namespace, is_root, require_tool};
-use support::scenario::{RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped};
+use support::scenario::{
+    RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped, write_into_black_hole,
+};
 use support::tcpscope::{Run, Tcpscope, dump};
 
 /// One port per test: tcpscope sees every namespace, its --port filter keeps
@@ -233,21 +235,9 @@ fn established_peer_black_hole_backs_off_then_times_out() {
     let (mut stream, connect_started) = connect_from(&lab.client, server);
     let (_accepted, _) = listener.accept().expect("accept failed");
     let sport = stream.local_addr().expect("client local address").port();
-    let client = CLIENT_V4.to_string();
-    lab.server
-        .iptables(false, &["-I", "INPUT", "-s", &client, "-j", "DROP"]);
-
-    let loss_at = Instant::now();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("set_read_timeout");
-    stream
-        .write_all(&[7; 1000])
-        .expect("write into the send buffer");
-    let error = stream
-        .read(&mut [0; 16])
-        .expect_err("read from a black-holed peer returned data");
-    let gave_up_after = loss_at.elapsed();
+    let (error, loss_at, returned) =
+        write_into_black_hole(&lab, &mut stream, Duration::from_secs(15));
+    let gave_up_after = returned - loss_at;
     assert_eq!(
         error.raw_os_error(),
         Some(libc::ETIMEDOUT),

@@ -2,11 +2,15 @@
 //! listener inside a namespace, and waiting for a flow's end before stopping
 //! tcpscope.
 
-use std::{net::SocketAddr, net::TcpListener, time::Duration};
+use std::{
+    io::{self, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    time::{Duration, Instant},
+};
 
 use super::{
     lines::Flow,
-    netns::{Namespace, is_root},
+    netns::{CLIENT_V4, Lab, Namespace, is_root},
     tcpscope::{Run, Tcpscope, dump},
 };
 
@@ -50,4 +54,29 @@ pub fn finish_after_flow_end(scope: Tcpscope, flow: Flow) -> Run {
         dump(run.lines.iter().filter(|v| flow.matches(v)))
     );
     run
+}
+
+/// Black-holes an established flow of `lab`: the server namespace drops
+/// everything from the client, then the client writes and blocks in read
+/// (for at most `wait`) until the kernel gives up. Returns the read's error,
+/// when the loss began and when the read returned.
+pub fn write_into_black_hole(
+    lab: &Lab,
+    stream: &mut TcpStream,
+    wait: Duration,
+) -> (io::Error, Instant, Instant) {
+    let client = CLIENT_V4.to_string();
+    lab.server
+        .iptables(false, &["-I", "INPUT", "-s", &client, "-j", "DROP"]);
+    let loss_at = Instant::now();
+    stream
+        .set_read_timeout(Some(wait))
+        .expect("set_read_timeout");
+    stream
+        .write_all(&[7; 1000])
+        .expect("write into the send buffer");
+    let error = stream
+        .read(&mut [0; 16])
+        .expect_err("read from a black-holed peer returned data");
+    (error, loss_at, Instant::now())
 }
