@@ -22,31 +22,22 @@ pub fn areas(area: Rect) -> Areas {
     use Constraint::{Fill, Length, Min};
     let [header, panes, status, footer] =
         Layout::vertical([Length(2), Min(0), Length(1), Length(1)]).areas(area);
-    if area.width >= WIDE {
+    let [syn_sent, flows, timeline, closed] = if area.width >= WIDE {
         let [syn_sent, flows, bottom] =
             Layout::vertical([Fill(10), Fill(15), Fill(19)]).areas(panes);
         let [timeline, closed] = Layout::horizontal([Fill(42), Fill(58)]).areas(bottom);
-        Areas {
-            header,
-            syn_sent,
-            flows,
-            timeline,
-            closed,
-            status,
-            footer,
-        }
+        [syn_sent, flows, timeline, closed]
     } else {
-        let [syn_sent, flows, timeline, closed] =
-            Layout::vertical([Fill(4), Fill(6), Fill(5), Fill(5)]).areas(panes);
-        Areas {
-            header,
-            syn_sent,
-            flows,
-            timeline,
-            closed,
-            status,
-            footer,
-        }
+        Layout::vertical([Fill(4), Fill(6), Fill(5), Fill(5)]).areas(panes)
+    };
+    Areas {
+        header,
+        syn_sent,
+        flows,
+        timeline,
+        closed,
+        status,
+        footer,
     }
 }
 
