@@ -100,8 +100,7 @@ fn state() -> State {
     let now = events.iter().map(|event| event.ts).max().unwrap_or(0);
     state.observed.apply(&Batch {
         events,
-        lost: 0,
-        malformed: 0,
+        ..Batch::default()
     });
     state.observed.tick(now);
     assert!(state.observed.table.counts().live > 90_000);
@@ -118,7 +117,9 @@ fn draw_frame_100k_flows(bencher: Bencher) {
     let mut terminal = terminal();
     bencher.bench_local(|| {
         terminal
-            .draw(|frame| ui::draw(frame, black_box(&state)))
+            .draw(|frame| {
+                ui::draw(frame, black_box(&state));
+            })
             .map(drop)
             .expect("drawing on a test terminal never fails");
     });
@@ -140,7 +141,9 @@ fn apply_filter_and_draw_100k_flows(bencher: Bencher) {
         next += 1;
         update(&mut state, Action::ApplyFilter);
         terminal
-            .draw(|frame| ui::draw(frame, &state))
+            .draw(|frame| {
+                ui::draw(frame, &state);
+            })
             .map(drop)
             .expect("drawing on a test terminal never fails");
     });

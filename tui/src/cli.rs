@@ -48,6 +48,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "json")]
     pub snapshot: Option<PathBuf>,
 
+    /// With --json: a `sockinfo` line (the socket's tcp_info, like
+    /// `ss -ti`) per matching flow, every second.
+    #[arg(long, requires = "json")]
+    pub sockinfo: bool,
+
     /// Where the `s` key writes its snapshots.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub snapshot_dir: PathBuf,

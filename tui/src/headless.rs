@@ -18,6 +18,7 @@ use crate::{
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
         forecast::forecast,
+        socket::{Scope, Survey},
         table::{Applied, ConnectionTable},
     },
     output::json::{self, Totals},
@@ -29,6 +30,8 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 pub struct Options {
     pub duration: Option<Duration>,
     pub filter: Filter,
+    /// Print a `sockinfo` line per matching flow at every survey.
+    pub sockinfo: bool,
 }
 
 /// Why the run ended.
@@ -71,6 +74,7 @@ async fn print(
         table: ConnectionTable::default(),
         totals: Totals::default(),
         filter: &options.filter,
+        sockinfo: options.sockinfo,
     };
     // The first line says the probes are attached: scripts wait for it.
     stats.tick().await;
@@ -103,6 +107,7 @@ struct Printer<'a> {
     table: ConnectionTable,
     totals: Totals,
     filter: &'a Filter,
+    sockinfo: bool,
 }
 
 impl Printer<'_> {
@@ -113,6 +118,31 @@ impl Printer<'_> {
         for event in &batch.events {
             let applied = self.table.apply(event);
             self.print(event, &applied, out)?;
+        }
+        if let Some(survey) = &batch.survey {
+            self.survey(survey, out)?;
+        }
+        Ok(())
+    }
+
+    /// A `flow` line per flow the start-up survey found, then, with
+    /// `--sockinfo`, a `sockinfo` line per flow a full survey read.
+    fn survey(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
+        let added = self.table.apply_survey(survey);
+        for flow in added.into_iter().filter_map(|sock| self.table.flow(sock)) {
+            if self.filter.matches_flow(flow) {
+                let forecast = forecast(flow, survey.at);
+                writeln!(out, "{}", json::flow_line(flow, forecast.as_ref()))?;
+            }
+        }
+        if !self.sockinfo || survey.scope == Scope::Watched {
+            return Ok(());
+        }
+        for flow in self.table.live() {
+            let sampled = flow.socket.is_some_and(|sample| sample.at == survey.at);
+            if sampled && self.filter.matches_flow(flow) {
+                writeln!(out, "{}", json::sockinfo_line(flow).unwrap_or_default())?;
+            }
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use tcpscope::{
     app::{launch, run::Clock},
     cli::{Cli, Command},
     headless, predict,
-    source::{Batch, SourceInfo, live::Live, replay::Replay},
+    source::{Batch, SourceInfo, live::Live, replay::Replay, survey::Watch},
 };
 
 /// Batches in flight between a source and its consumer; when the consumer
@@ -45,7 +45,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .context("starting the event loop")?;
     runtime.block_on(async {
         let (sink, events) = mpsc::channel(CHANNEL_BATCHES);
-        let (source, info, clock) = open_source(cli, sink)?;
+        let watch = Watch::default();
+        let (source, info, clock) = open_source(cli, sink, watch.clone())?;
         if !cli.json {
             let settings = launch::Settings {
                 filter,
@@ -55,12 +56,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 duration: cli.duration,
                 snapshot_file: cli.snapshot.clone(),
                 snapshot_dir: cli.snapshot_dir.clone(),
+                watch,
             };
             return launch::run(events, source, &info, settings).await;
         }
         let options = headless::Options {
             duration: cli.duration,
             filter,
+            sockinfo: cli.sockinfo,
         };
         let mut out = BufWriter::new(io::stdout().lock());
         // The source stops once the printer is done and drops its receiver;
@@ -76,13 +79,14 @@ type Source = Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
 fn open_source(
     cli: &Cli,
     sink: mpsc::Sender<Batch>,
+    watch: Watch,
 ) -> anyhow::Result<(Source, SourceInfo, Clock)> {
     if let Some(path) = &cli.replay {
         let (replay, info) = Replay::open(path, cli.speed)?;
         let clock = Clock::Recording(replay.clock());
         return Ok((Box::pin(replay.run(sink)), info, clock));
     }
-    let (live, info) = Live::open()?;
+    let (live, info) = Live::open(watch)?;
     for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
         eprintln!("tcpscope: {probe}");
     }

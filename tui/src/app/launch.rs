@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     model::filter::Filter,
-    source::{Batch, SourceInfo},
+    source::{Batch, SourceInfo, survey::Watch},
     ui,
 };
 
@@ -33,6 +33,8 @@ pub struct Settings {
     /// `--snapshot FILE`: no terminal, write FILE at the end.
     pub snapshot_file: Option<PathBuf>,
     pub snapshot_dir: PathBuf,
+    /// Where the screen says which flow's socket details it shows.
+    pub watch: Watch,
 }
 
 pub async fn run(
@@ -53,6 +55,7 @@ pub async fn run(
         duration: settings.duration,
         snapshot_dir: settings.snapshot_dir,
         clock: settings.clock,
+        watch: settings.watch,
     };
     let Some(file) = settings.snapshot_file else {
         return match run::screen(events, source, &mut state, &options).await? {

@@ -166,6 +166,10 @@ impl Observed {
         for event in &batch.events {
             self.apply_event(event);
         }
+        if let Some(survey) = &batch.survey {
+            self.now = self.now.max(survey.at);
+            self.table.apply_survey(survey);
+        }
     }
 
     fn apply_event(&mut self, event: &Event) {

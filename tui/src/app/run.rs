@@ -33,7 +33,11 @@ use super::{
     terminal::Tty,
     view::format,
 };
-use crate::{model::event::Nanos, source::Batch, ui};
+use crate::{
+    model::event::Nanos,
+    source::{Batch, survey::Watch},
+    ui,
+};
 
 /// How often ages and the event rate move on.
 const CLOCK_TICK: Duration = Duration::from_secs(1);
@@ -70,6 +74,8 @@ pub struct Options {
     /// Where `s` writes snapshots.
     pub snapshot_dir: PathBuf,
     pub clock: Clock,
+    /// Told which flow's socket details the screen shows.
+    pub watch: Watch,
 }
 
 /// Why the loop ended.
@@ -132,9 +138,11 @@ async fn run(
             && redraw.due()
         {
             state.observed.tick(options.clock.now());
+            let mut shown = None;
             tty.screen
-                .draw(|frame| ui::draw(frame, state))
+                .draw(|frame| shown = ui::draw(frame, state))
                 .context("drawing the screen")?;
+            options.watch.set(shown);
             redraw.done();
         }
         if !receiving && !source_running && tty.is_none() {

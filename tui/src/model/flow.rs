@@ -1,10 +1,11 @@
 //! A flow: one TCP socket's life as the table has seen it, and how it ended.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use super::{
     errno::{ECONNREFUSED, ECONNRESET, EPIPE},
     event::{Event, Nanos, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState},
+    socket::{SocketEntry, SocketSample, Tuple},
 };
 
 /// Retransmissions kept per flow; older ones are only counted.
@@ -98,13 +99,20 @@ pub struct Flow {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub state: TcpState,
-    /// The process that owns the socket, when a process-context event said.
+    /// The process that owns the socket: from a process-context event, or
+    /// from the process holding its file (/proc) when no event said.
     pub owner: Option<Task>,
+    /// The owner's container or systemd unit, when its cgroup names one.
+    pub unit: Option<Arc<str>>,
     pub first_seen: Nanos,
     pub last_event: Nanos,
     /// Whether the table saw the flow begin (connect, listen or accept);
     /// otherwise it was already open when tcpscope started.
     pub seen_from_start: bool,
+    /// Found in the socket tables at start-up, before any probe saw it.
+    pub preexisting: bool,
+    /// The socket's `tcp_info` at the latest survey that found it.
+    pub socket: Option<SocketSample>,
     /// The most recent retransmissions, oldest first.
     pub retransmits: Vec<RetransmitRecord>,
     /// All retransmissions seen, including those no longer kept.
@@ -125,9 +133,12 @@ impl Flow {
             remote,
             state: TcpState::Close,
             owner: None,
+            unit: None,
             first_seen: at,
             last_event: at,
             seen_from_start: false,
+            preexisting: false,
+            socket: None,
             retransmits: Vec::new(),
             retransmit_count: 0,
             limits: None,
@@ -154,6 +165,30 @@ impl Flow {
             self.remote = event.remote;
         }
         self.last_event = event.ts;
+    }
+
+    pub fn tuple(&self) -> Tuple {
+        Tuple {
+            netns: self.netns,
+            local: self.local,
+            remote: self.remote,
+        }
+    }
+
+    /// Takes what a survey found about this flow's socket: its `tcp_info`,
+    /// and its owner unless a process-context event already named one.
+    pub fn learn(&mut self, entry: &SocketEntry, at: Nanos) {
+        if let Some(sample) = entry.sample(at) {
+            self.socket = Some(sample);
+        }
+        if self.owner.is_none()
+            && let Some(owner) = &entry.owner
+        {
+            self.owner = Some(owner.task.clone());
+        }
+        if self.unit.is_none() {
+            self.unit = entry.owner.as_ref().and_then(|owner| owner.unit.clone());
+        }
     }
 
     pub fn record_retransmit(&mut self, record: RetransmitRecord) {

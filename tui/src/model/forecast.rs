@@ -92,7 +92,7 @@ fn project(flow: &Flow) -> Option<Forecast> {
     })
 }
 
-fn phase_of(state: TcpState) -> Option<Phase> {
+pub(super) fn phase_of(state: TcpState) -> Option<Phase> {
     match state {
         TcpState::SynSent => Some(Phase::SynSent),
         TcpState::SynRecv => Some(Phase::SynRecv),
@@ -106,7 +106,11 @@ fn phase_of(state: TcpState) -> Option<Phase> {
 /// The model's limits for this socket, its first timer retransmission
 /// telling the initial RTO (halved back by its backoff when tcpscope
 /// started after the first ones).
-fn model_limits(phase: Phase, limits: &SocketLimits, first: &RetransmitRecord) -> Limits {
+pub(super) fn model_limits(
+    phase: Phase,
+    limits: &SocketLimits,
+    first: &RetransmitRecord,
+) -> Limits {
     let ms = |value: u32| Duration::from_millis(u64::from(value));
     let defaults = Limits::new(phase);
     let retries = match phase {

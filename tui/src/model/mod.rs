@@ -8,4 +8,6 @@ pub mod filter;
 pub mod flow;
 pub mod forecast;
 pub mod giveup;
+pub mod seed;
+pub mod socket;
 pub mod table;

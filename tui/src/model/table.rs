@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use super::{
     event::{Event, EventKind, Nanos, SockId, Stack, Task, TcpState},
     flow::{EndReason, Flow, FlowEnd, RetransmitRecord},
+    socket::Tuple,
 };
 
 /// How many flows the table holds.
@@ -54,6 +55,11 @@ pub struct ConnectionTable {
     capacity: Capacity,
     evicted_live: u64,
     evicted_ended: u64,
+    /// Flows found by the start-up survey that the probes have not reported
+    /// yet, by 4-tuple, with the stand-in key they are kept under.
+    preexisting: HashMap<Tuple, SockId>,
+    /// Stand-in keys handed out so far.
+    stand_ins: u64,
 }
 
 impl ConnectionTable {
@@ -72,6 +78,7 @@ impl ConnectionTable {
         let Some(sock) = event.sock else {
             return Applied::default();
         };
+        self.adopt_preexisting(sock, event);
         let applied = self.apply_to(sock, event);
         self.track_connecting(sock);
         applied
@@ -276,6 +283,9 @@ fn runs_in_owner_context(old: TcpState, new: TcpState, err: i32) -> bool {
         (Close, SynSent) | (Close, Listen) | (Established, FinWait1) | (CloseWait, LastAck)
     ) || (old == SynSent && new == Close && err == 0)
 }
+
+#[path = "table_survey.rs"]
+mod survey;
 
 #[cfg(test)]
 #[path = "table_tests.rs"]

@@ -14,6 +14,7 @@ use crate::{
         event::{Event, EventKind, Nanos, SocketLimits, Task, TcpState},
         flow::Flow,
         forecast::Forecast,
+        socket::TcpDetails,
         table::TableCounts,
     },
     source::SourceInfo,
@@ -190,6 +191,86 @@ pub fn flow_end_line(flow: &Flow) -> Option<String> {
         err: errno::label(end.err),
         last_state: end.last_state.name(),
         stack: end.stack.as_deref().unwrap_or(&[]),
+    };
+    Some(to_line(&line))
+}
+
+#[derive(Serialize)]
+struct FlowLine<'a> {
+    kind: &'static str,
+    ts: String,
+    #[serde(flatten)]
+    endpoints: Endpoints,
+    preexisting: bool,
+    state: &'static str,
+    owner_pid: Option<u32>,
+    owner_comm: Option<&'a str>,
+    /// The owner's container or systemd unit.
+    unit: Option<&'a str>,
+    rto_ms: Option<u32>,
+    backoff: Option<u8>,
+    retransmits: Option<u8>,
+    unacked: Option<u32>,
+    last_send_ms: Option<u32>,
+    give_up_earliest: Option<String>,
+    give_up_latest: Option<String>,
+    give_up_error: Option<&'static str>,
+}
+
+/// The `flow` line of a flow found open at start-up, with what its
+/// `tcp_info` said and, when it is retransmitting, its give-up forecast.
+pub fn flow_line(flow: &Flow, forecast: Option<&Forecast>) -> String {
+    let details = flow.socket.map(|sample| sample.details);
+    let line = FlowLine {
+        kind: "flow",
+        ts: rfc3339(flow.first_seen),
+        endpoints: Endpoints::new(flow.local, flow.remote, flow.netns),
+        preexisting: flow.preexisting,
+        state: flow.state.name(),
+        owner_pid: flow.owner.as_ref().map(|task| task.pid),
+        owner_comm: flow.owner.as_ref().map(|task| &*task.comm),
+        unit: flow.unit.as_deref(),
+        rto_ms: details.map(|d| d.rto_ms),
+        backoff: details.map(|d| d.backoff),
+        retransmits: details.map(|d| d.retransmits),
+        unacked: details.map(|d| d.unacked),
+        last_send_ms: details.map(|d| d.last_send_ms),
+        give_up_earliest: forecast.map(|forecast| rfc3339(forecast.give_up_earliest)),
+        give_up_latest: forecast.map(|forecast| rfc3339(forecast.give_up_latest)),
+        give_up_error: forecast.map(|forecast| forecast.error),
+    };
+    to_line(&line)
+}
+
+#[derive(Serialize)]
+struct SockinfoLine<'a> {
+    kind: &'static str,
+    ts: String,
+    #[serde(flatten)]
+    endpoints: Endpoints,
+    state: &'static str,
+    owner_pid: Option<u32>,
+    owner_comm: Option<&'a str>,
+    send_queue: u32,
+    receive_queue: u32,
+    #[serde(flatten)]
+    details: &'a TcpDetails,
+}
+
+/// A `sockinfo` line: the flow's `tcp_info` at the latest survey (None
+/// when no survey read it).
+pub fn sockinfo_line(flow: &Flow) -> Option<String> {
+    let sample = flow.socket.as_ref()?;
+    let line = SockinfoLine {
+        kind: "sockinfo",
+        ts: rfc3339(sample.at),
+        endpoints: Endpoints::new(flow.local, flow.remote, flow.netns),
+        state: flow.state.name(),
+        owner_pid: flow.owner.as_ref().map(|task| task.pid),
+        owner_comm: flow.owner.as_ref().map(|task| &*task.comm),
+        send_queue: sample.send_queue,
+        receive_queue: sample.receive_queue,
+        details: &sample.details,
     };
     Some(to_line(&line))
 }

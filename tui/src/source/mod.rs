@@ -4,10 +4,11 @@
 
 pub mod live;
 pub mod replay;
+pub mod survey;
 
 use std::fmt;
 
-use crate::model::event::Event;
+use crate::model::{event::Event, socket::Survey};
 
 /// Events in arrival order, with the source's running totals of what it
 /// could not deliver.
@@ -18,6 +19,8 @@ pub struct Batch {
     pub lost: u64,
     /// Records that did not decode (counted, never passed on).
     pub malformed: u64,
+    /// A pass over the socket tables, when one is due.
+    pub survey: Option<Survey>,
 }
 
 /// Whether one probe is live.

@@ -229,6 +229,7 @@ async fn send(sink: &mpsc::Sender<Batch>, batch: &mut Batch) -> bool {
         events,
         lost: batch.lost,
         malformed: batch.malformed,
+        survey: None,
     };
     sink.send(next).await.is_ok()
 }

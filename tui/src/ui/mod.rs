@@ -35,28 +35,32 @@ pub mod timeline;
 
 use ratatui::{Frame, buffer::Buffer, layout::Rect};
 
-use crate::app::state::State;
+use crate::{app::state::State, model::socket::Tuple};
 
 /// Draws the whole screen, overlays included, and places the cursor.
-pub fn draw(frame: &mut Frame, state: &State) {
+/// Returns the live flow whose socket details the timeline shows.
+pub fn draw(frame: &mut Frame, state: &State) -> Option<Tuple> {
     let area = frame.area();
-    render(state, area, frame.buffer_mut());
+    let shown = render(state, area, frame.buffer_mut());
     help::render(state, area, frame.buffer_mut());
     if let Some(cursor) = filter_box::render(state, area, frame.buffer_mut()) {
         frame.set_cursor_position(cursor);
     }
+    shown
 }
 
-/// Draws every pane, without overlays: the view a snapshot holds.
-pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
+/// Draws every pane, without overlays: the view a snapshot holds. Returns
+/// the live flow the timeline shows.
+pub fn render(state: &State, area: Rect, buf: &mut Buffer) -> Option<Tuple> {
     let areas = layout::areas(area);
     header::render(state, areas.header, buf);
     syn_sent::render(state, areas.syn_sent, buf);
     let under_cursor = flows::render(state, areas.flows, buf);
-    timeline::render_following(state, under_cursor, areas.timeline, buf);
+    let shown = timeline::render_following(state, under_cursor, areas.timeline, buf);
     closed::render(state, areas.closed, buf);
     footer::render_status(state, areas.status, buf);
     footer::render_keys(state, areas.footer, buf);
+    shown
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ fn draw(state: &State, width: u16, height: u16) -> String {
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).expect("a test terminal never fails");
     terminal
-        .draw(|frame| super::draw(frame, state))
+        .draw(|frame| {
+            super::draw(frame, state);
+        })
         .expect("drawing on a test terminal never fails");
     buffer_text(terminal.backend().buffer())
 }
@@ -128,6 +130,7 @@ fn header_alerts_on_lost_events_and_failed_probes() {
         events: Vec::new(),
         lost: 1234,
         malformed: 2,
+        ..Batch::default()
     });
     let text = pane(&state, 80, 2, super::header::render);
     assert!(
@@ -263,7 +266,7 @@ fn a_frozen_view_keeps_its_moment() {
     state.observed.apply(&Batch {
         events: Vec::new(),
         lost: 99,
-        malformed: 0,
+        ..Batch::default()
     });
     assert_eq!(draw(&state, 160, 48), frozen, "the frozen view moved");
     press(&mut state, &[Action::ToggleFreeze]);

@@ -40,7 +40,7 @@ pub fn buffer_text(buf: &Buffer) -> String {
 pub fn screen(state: &State, width: u16, height: u16) -> String {
     let area = Rect::new(0, 0, width, height);
     let mut buf = Buffer::empty(area);
-    super::render(state, area, &mut buf);
+    let _ = super::render(state, area, &mut buf);
     buffer_text(&buf)
 }
 

@@ -22,7 +22,7 @@ use crate::{
             window_start,
         },
     },
-    model::flow::Flow,
+    model::{flow::Flow, socket::Tuple},
 };
 
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
@@ -35,8 +35,11 @@ pub fn render_following(
     under_cursor: Option<FlowKey>,
     area: Rect,
     buf: &mut Buffer,
-) {
-    render_flow(state, state.timeline_flow_or(|| under_cursor), area, buf);
+) -> Option<Tuple> {
+    let shown = state.timeline_flow_or(|| under_cursor);
+    let live = shown.and_then(|(flow, _)| flow.end.is_none().then(|| flow.tuple()));
+    render_flow(state, shown, area, buf);
+    live
 }
 
 fn render_flow(state: &State, shown: Option<(&Flow, bool)>, area: Rect, buf: &mut Buffer) {

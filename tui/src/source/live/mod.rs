@@ -6,7 +6,10 @@ pub mod offsets;
 pub mod preflight;
 pub mod probes;
 
-use std::{fs, time::Duration};
+use std::{
+    fs, thread,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use anyhow::{Context as _, bail};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -16,10 +19,16 @@ use tokio::{
     time::{self, Instant, MissedTickBehavior},
 };
 
-use super::{Batch, SourceInfo};
+use super::{
+    Batch, SourceInfo,
+    survey::{Surveyor, Watch},
+};
 use crate::{
     decode::{Bitfields, Decoder, kallsyms::Symbols},
-    model::event::Event,
+    model::{
+        event::{Event, Nanos},
+        socket::Survey,
+    },
 };
 use probes::Probes;
 
@@ -29,6 +38,10 @@ const BATCH: usize = 4096;
 const LOST_EVERY: Duration = Duration::from_millis(250);
 /// How often the ring buffer is drained when the probes do not wake us.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
+/// How often every namespace's socket tables are surveyed.
+const SURVEY_EVERY: Duration = Duration::from_secs(1);
+/// How often the watched socket's details are read.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// Probes loaded and attached, ready to run.
 pub struct Live {
@@ -37,11 +50,18 @@ pub struct Live {
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     decoder: Decoder,
+    /// Moves to its own thread when the source runs.
+    surveyor: Option<Surveyor>,
+    /// The sockets open at start-up, surveyed once the probes were attached
+    /// so that nothing falls between the two.
+    initial: Survey,
+    watch: Watch,
 }
 
 impl Live {
     /// Everything up to attached probes; fails with each cause named.
-    pub fn open() -> anyhow::Result<(Self, SourceInfo)> {
+    /// `watch`: the socket whose details the screen wants refreshed.
+    pub fn open(watch: Watch) -> anyhow::Result<(Self, SourceInfo)> {
         let problems = preflight::check();
         if !problems.is_empty() {
             let mut lines: Vec<String> =
@@ -62,6 +82,7 @@ impl Live {
              /proc/timer_list",
         )?;
         let kallsyms = fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
+        let hz = clock.hz;
         let decoder = Decoder::new(
             clock,
             Bitfields::from_offsets(&resolved.offsets),
@@ -78,6 +99,8 @@ impl Live {
             unsafe { AsyncFd::register_with_interest(probes.take_events()?, Interest::READABLE) }
                 .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
+        let mut surveyor = Surveyor::new(hz);
+        let initial = surveyor.survey(wall_now());
         let info = SourceInfo {
             origin: "live".to_string(),
             probes: probes.status.clone(),
@@ -89,20 +112,38 @@ impl Live {
                 ring,
                 lost,
                 decoder,
+                surveyor: Some(surveyor),
+                initial,
+                watch,
             },
             info,
         ))
     }
 
-    /// Drains the ring buffer into `sink` until the receiver goes away:
-    /// every [`DRAIN_EVERY`], or at once when the probes wake it because the
-    /// ring is filling up.
+    /// Sends the start-up survey, then drains the ring buffer into `sink`
+    /// until the receiver goes away: every [`DRAIN_EVERY`], or at once when
+    /// the probes wake it because the ring is filling up. Surveys come from
+    /// a thread of their own (sock_diag and /proc are blocking reads).
     pub async fn run(mut self, sink: mpsc::Sender<Batch>) -> anyhow::Result<()> {
         let mut drain = time::interval(DRAIN_EVERY);
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut totals = Batch::default();
+        let (lost, malformed) = (0, 0);
+        let mut totals = Totals { lost, malformed };
+        let initial = std::mem::take(&mut self.initial);
+        if sink
+            .send(totals.batch(Vec::new(), Some(initial)))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        let mut surveys = match self.surveyor.take() {
+            Some(surveyor) => spawn_surveys(surveyor, self.watch.clone())?,
+            None => mpsc::channel(1).1,
+        };
+        let mut surveying = true;
         // The counters last sent: an idle tick with nothing new sends nothing.
-        let mut sent = (0, 0);
+        let mut sent = totals;
         let mut lost_read = Instant::now();
         loop {
             tokio::select! {
@@ -110,6 +151,14 @@ impl Live {
                     ready.context("waiting on the ring buffer")?.clear_ready();
                 }
                 _ = drain.tick() => {}
+                survey = surveys.recv(), if surveying => match survey {
+                    Some(survey) => {
+                        if sink.send(totals.batch(Vec::new(), Some(survey))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    None => surveying = false,
+                },
                 () = sink.closed() => return Ok(()),
             }
             if lost_read.elapsed() >= LOST_EVERY {
@@ -119,10 +168,10 @@ impl Live {
             loop {
                 let events = self.read_batch(&mut totals.malformed);
                 let full = events.len() == BATCH;
-                let news = !events.is_empty() || (totals.lost, totals.malformed) != sent;
+                let news = !events.is_empty() || totals != sent;
                 if news {
-                    sent = (totals.lost, totals.malformed);
-                    if sink.send(Batch { events, ..totals }).await.is_err() {
+                    sent = totals;
+                    if sink.send(totals.batch(events, None)).await.is_err() {
                         return Ok(());
                     }
                 }
@@ -146,4 +195,62 @@ impl Live {
         }
         events
     }
+}
+
+/// What the source could not deliver so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    lost: u64,
+    malformed: u64,
+}
+
+impl Totals {
+    fn batch(self, events: Vec<Event>, survey: Option<Survey>) -> Batch {
+        Batch {
+            events,
+            lost: self.lost,
+            malformed: self.malformed,
+            survey,
+        }
+    }
+}
+
+/// Surveys every [`SURVEY_EVERY`] and the watched socket every
+/// [`WATCH_EVERY`], on a thread that ends when the receiver goes away.
+fn spawn_surveys(mut surveyor: Surveyor, watch: Watch) -> anyhow::Result<mpsc::Receiver<Survey>> {
+    let (sink, surveys) = mpsc::channel(4);
+    let work = move || {
+        let mut last_full = std::time::Instant::now();
+        loop {
+            thread::sleep(WATCH_EVERY);
+            let survey = if last_full.elapsed() >= SURVEY_EVERY {
+                last_full = std::time::Instant::now();
+                Some(surveyor.survey(wall_now()))
+            } else {
+                watch
+                    .get()
+                    .and_then(|tuple| surveyor.look_up(tuple, wall_now()))
+            };
+            if let Some(survey) = survey
+                && sink.blocking_send(survey).is_err()
+            {
+                return;
+            }
+            if sink.is_closed() {
+                return;
+            }
+        }
+    };
+    thread::Builder::new()
+        .name("survey".into())
+        .spawn(work)
+        .context("starting the socket survey thread")?;
+    Ok(surveys)
+}
+
+/// Now on the wall clock, as the events' times.
+fn wall_now() -> Nanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as Nanos)
 }

@@ -1,0 +1,160 @@
+//! Sockets as the kernel's socket tables list them (sock_diag), for what the
+//! probes cannot see: flows already open when tcpscope started, owners of
+//! accepted connections, and the live `tcp_info` of a flow. A [`Survey`] is
+//! one pass over every network namespace; the model never asks for one, a
+//! source delivers it.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use super::event::{Nanos, SocketLimits, Task, TcpState};
+
+/// Who holds a socket open, as /proc tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub task: Task,
+    /// The container or systemd unit, when the cgroup path names one.
+    pub unit: Option<Arc<str>>,
+}
+
+/// A socket's `tcp_info`, in the units `ss -ti` prints. Serialized as is
+/// in `sockinfo` JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TcpDetails {
+    pub rto_ms: u32,
+    pub backoff: u8,
+    /// Retransmissions of the segment at the head of the queue
+    /// (`icsk_retransmits`).
+    pub retransmits: u8,
+    /// Zero-window probes sent without an answer.
+    pub probes: u8,
+    pub srtt_us: u32,
+    pub rttvar_us: u32,
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub mss: u32,
+    /// Segments sent and not yet acknowledged.
+    pub unacked: u32,
+    pub lost: u32,
+    /// Segments retransmitted and not yet acknowledged.
+    pub retrans: u32,
+    pub total_retrans: u32,
+    /// Bytes queued that have not left yet.
+    pub notsent_bytes: u32,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// The peer's advertised window, bytes.
+    pub snd_wnd: u32,
+    /// The receive space tcpscope's side advertises from, bytes.
+    pub rcv_space: u32,
+    pub last_send_ms: u32,
+    pub last_receive_ms: u32,
+    pub last_ack_ms: u32,
+}
+
+/// One TCP socket as a survey found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketEntry {
+    pub netns: u32,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: TcpState,
+    /// The socket's inode: 0 for a socket no file holds (TIME_WAIT, an
+    /// orphan after close).
+    pub inode: u64,
+    /// Bytes in the receive queue; for a listener, connections waiting in
+    /// its accept queue.
+    pub receive_queue: u32,
+    /// Bytes in the send queue; for a listener, its backlog.
+    pub send_queue: u32,
+    /// Packets the socket dropped (`sk_drops`).
+    pub drops: Option<u32>,
+    /// Time until the retransmission (or loss probe) timer fires, ms, when
+    /// it is armed.
+    pub retransmit_timer_ms: Option<u32>,
+    pub owner: Option<Owner>,
+    pub details: Option<TcpDetails>,
+}
+
+impl SocketEntry {
+    /// The key that joins this socket to a flow the probes reported.
+    /// The sample a flow keeps, when the survey read `tcp_info`.
+    pub fn sample(&self, at: Nanos) -> Option<SocketSample> {
+        Some(SocketSample {
+            at,
+            details: self.details?,
+            send_queue: self.send_queue,
+            receive_queue: self.receive_queue,
+            drops: self.drops,
+        })
+    }
+
+    pub fn tuple(&self) -> Tuple {
+        Tuple {
+            netns: self.netns,
+            local: self.local,
+            remote: self.remote,
+        }
+    }
+}
+
+/// What a flow's socket looked like at one survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketSample {
+    pub at: Nanos,
+    pub details: TcpDetails,
+    pub send_queue: u32,
+    pub receive_queue: u32,
+    pub drops: Option<u32>,
+}
+
+/// A socket's identity across the probes and the socket tables: its
+/// network namespace and 4-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tuple {
+    pub netns: u32,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// The retransmission sysctls of one network namespace, for forecasting
+/// flows the probes have not seen retransmit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceLimits {
+    pub netns: u32,
+    pub limits: SocketLimits,
+}
+
+/// What a survey covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The first pass over every namespace: its sockets were open before
+    /// tcpscope started.
+    Initial,
+    /// A later pass over every namespace.
+    #[default]
+    Full,
+    /// The one socket the screen shows details of.
+    Watched,
+}
+
+/// A pass over the socket tables: of every network namespace, or of one
+/// watched socket.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Survey {
+    pub at: Nanos,
+    pub scope: Scope,
+    pub sockets: Vec<SocketEntry>,
+    pub namespaces: Vec<NamespaceLimits>,
+    /// Namespaces that could not be read, with why.
+    pub failures: Vec<String>,
+}
+
+impl Survey {
+    /// The sysctls of `netns`, when the survey read them.
+    pub fn limits(&self, netns: u32) -> Option<SocketLimits> {
+        self.namespaces
+            .iter()
+            .find(|namespace| namespace.netns == netns)
+            .map(|namespace| namespace.limits)
+    }
+}

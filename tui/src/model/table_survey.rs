@@ -1,0 +1,104 @@
+//! What a survey of the socket tables adds to the connection table: the
+//! flows open before tcpscope started (keyed by a stand-in until the probes
+//! report their socket's address), owners read from /proc for flows no
+//! process-context event named, and each flow's latest `tcp_info`.
+
+use std::collections::HashMap;
+
+use super::ConnectionTable;
+use crate::model::{
+    event::{Event, SockId, TcpState},
+    flow::Flow,
+    seed,
+    socket::{Scope, SocketEntry, Survey, Tuple},
+};
+
+/// Above this many sockets a survey joins through an index of the live
+/// flows; below it (a watched socket) a scan is cheaper.
+const INDEX_FROM: usize = 8;
+
+impl ConnectionTable {
+    /// Applies `survey`; returns the flows it added, which were open before
+    /// tcpscope started (only the initial survey adds any).
+    pub fn apply_survey(&mut self, survey: &Survey) -> Vec<SockId> {
+        let index: HashMap<Tuple, SockId> = if survey.sockets.len() >= INDEX_FROM {
+            self.live
+                .values()
+                .map(|flow| (flow.tuple(), flow.sock))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut added = Vec::new();
+        for entry in &survey.sockets {
+            let tuple = entry.tuple();
+            let known = if survey.sockets.len() >= INDEX_FROM {
+                index.get(&tuple).copied()
+            } else {
+                self.live
+                    .values()
+                    .find(|flow| flow.tuple() == tuple)
+                    .map(|flow| flow.sock)
+            };
+            match known.and_then(|sock| self.live.get_mut(&sock)) {
+                Some(flow) => flow.learn(entry, survey.at),
+                None if survey.scope == Scope::Initial => {
+                    added.extend(self.add_preexisting(entry, survey))
+                }
+                None => {}
+            }
+        }
+        added
+    }
+
+    fn add_preexisting(&mut self, entry: &SocketEntry, survey: &Survey) -> Option<SockId> {
+        if self.live.len() >= self.capacity.live {
+            self.evicted_live += 1;
+            return None;
+        }
+        self.stand_ins += 1;
+        // Kernel addresses are never this small: no clash with a real one.
+        let sock = SockId(self.stand_ins);
+        let mut flow = Flow::new(sock, entry.netns, entry.local, entry.remote, survey.at);
+        flow.state = entry.state;
+        flow.preexisting = true;
+        flow.learn(entry, survey.at);
+        if let Some(limits) = survey.limits(entry.netns)
+            && let Some((record, limits)) = seed::latest_retransmit(entry, limits, survey.at)
+        {
+            flow.limits = Some(limits);
+            flow.record_retransmit(record);
+        }
+        self.preexisting.insert(entry.tuple(), sock);
+        self.live.insert(sock, flow);
+        if entry.state == TcpState::SynSent {
+            self.connecting.insert(sock);
+        }
+        Some(sock)
+    }
+
+    /// Moves a flow found by a survey to the key of its socket's address,
+    /// the first time the probes report that socket.
+    pub(super) fn adopt_preexisting(&mut self, sock: SockId, event: &Event) {
+        if self.preexisting.is_empty() || self.live.contains_key(&sock) {
+            return;
+        }
+        let tuple = Tuple {
+            netns: event.netns,
+            local: event.local,
+            remote: event.remote,
+        };
+        let Some(stand_in) = self.preexisting.remove(&tuple) else {
+            return;
+        };
+        if let Some(mut flow) = self.live.remove(&stand_in) {
+            self.connecting.remove(&stand_in);
+            flow.sock = sock;
+            self.live.insert(sock, flow);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "table_survey_tests.rs"]
+mod tests;

@@ -1,0 +1,194 @@
+//! Surveys meeting probe events in the connection table.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use super::*;
+use crate::model::{
+    event::{Event, EventKind, Nanos, SocketLimits, Task},
+    socket::{NamespaceLimits, Owner, SocketEntry, TcpDetails},
+};
+
+const SECOND: Nanos = 1_000_000_000;
+const NETNS: u32 = 4026531840;
+const KERNEL_ADDRESS: u64 = 0xffff_8880_0123_4000;
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("address")
+}
+
+fn owner(pid: u32, comm: &str) -> Option<Owner> {
+    Some(Owner {
+        task: Task {
+            pid,
+            comm: Arc::from(comm),
+        },
+        unit: Some(Arc::from("nginx.service")),
+    })
+}
+
+fn socket(netns: u32, local: &str, remote: &str, state: TcpState) -> SocketEntry {
+    SocketEntry {
+        netns,
+        local: addr(local),
+        remote: addr(remote),
+        state,
+        inode: 99,
+        receive_queue: 0,
+        send_queue: 0,
+        drops: None,
+        retransmit_timer_ms: None,
+        owner: owner(400, "nginx"),
+        details: Some(TcpDetails {
+            rto_ms: 204,
+            ..TcpDetails::default()
+        }),
+    }
+}
+
+fn survey(scope: Scope, sockets: Vec<SocketEntry>) -> Survey {
+    Survey {
+        at: 10 * SECOND,
+        scope,
+        namespaces: vec![NamespaceLimits {
+            netns: NETNS,
+            limits: SocketLimits {
+                retries2: 15,
+                hz: 250,
+                ..SocketLimits::default()
+            },
+        }],
+        sockets,
+        failures: Vec::new(),
+    }
+}
+
+fn close_event(entry: &SocketEntry, at: Nanos) -> Event {
+    Event {
+        ts: at,
+        sock: Some(SockId(KERNEL_ADDRESS)),
+        netns: entry.netns,
+        local: entry.local,
+        remote: entry.remote,
+        task: None,
+        kind: EventKind::State {
+            old: TcpState::Established,
+            new: TcpState::FinWait1,
+            err: 0,
+            stack: None,
+        },
+    }
+}
+
+#[test]
+fn the_first_survey_adds_open_flows_with_their_owner_and_the_probes_adopt_them() {
+    let accepted = socket(
+        NETNS,
+        "10.0.0.1:443",
+        "10.0.0.9:50000",
+        TcpState::Established,
+    );
+    let mut table = ConnectionTable::default();
+    let added = table.apply_survey(&survey(Scope::Initial, vec![accepted.clone()]));
+    assert_eq!(added.len(), 1);
+    let flow = table.flow(added[0]).expect("added");
+    assert!(flow.preexisting && !flow.seen_from_start);
+    assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(400));
+    assert_eq!(flow.unit.as_deref(), Some("nginx.service"));
+
+    let applied = table.apply(&close_event(&accepted, 11 * SECOND));
+    assert_eq!(applied.owner.map(|task| task.pid), Some(400));
+    assert!(table.flow(added[0]).is_none(), "the stand-in key is gone");
+    let flow = table.flow(SockId(KERNEL_ADDRESS)).expect("adopted");
+    assert!(flow.preexisting);
+    assert_eq!(flow.state, TcpState::FinWait1);
+    assert_eq!(table.counts().live, 1);
+}
+
+#[test]
+fn later_surveys_add_nothing_but_name_owners_the_probes_could_not() {
+    let mut table = ConnectionTable::default();
+    let entry = socket(
+        NETNS,
+        "10.0.0.1:443",
+        "10.0.0.9:50001",
+        TcpState::Established,
+    );
+    // An accepted flow: its state changes run in softirq, owner unknown.
+    let mut accepted = close_event(&entry, SECOND);
+    accepted.kind = EventKind::State {
+        old: TcpState::SynRecv,
+        new: TcpState::Established,
+        err: 0,
+        stack: None,
+    };
+    accepted.task = Some(Task {
+        pid: 0,
+        comm: Arc::from("swapper/1"),
+    });
+    table.apply(&accepted);
+    assert_eq!(
+        table.flow(SockId(KERNEL_ADDRESS)).expect("flow").owner,
+        None
+    );
+
+    let stranger = socket(
+        NETNS,
+        "10.0.0.1:443",
+        "10.0.0.9:50002",
+        TcpState::Established,
+    );
+    let added = table.apply_survey(&survey(Scope::Full, vec![entry, stranger]));
+    assert!(added.is_empty());
+    assert_eq!(table.counts().live, 1);
+    let flow = table.flow(SockId(KERNEL_ADDRESS)).expect("flow");
+    assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(400));
+    assert_eq!(flow.socket.map(|sample| sample.details.rto_ms), Some(204));
+}
+
+#[test]
+fn the_same_four_tuple_in_two_namespaces_is_two_flows() {
+    let here = socket(
+        NETNS,
+        "10.231.0.1:23500",
+        "10.231.0.2:80",
+        TcpState::Established,
+    );
+    let there = socket(
+        NETNS + 7,
+        "10.231.0.1:23500",
+        "10.231.0.2:80",
+        TcpState::Established,
+    );
+    let mut table = ConnectionTable::default();
+    let added = table.apply_survey(&survey(Scope::Initial, vec![here, there.clone()]));
+    assert_eq!(added.len(), 2);
+    table.apply(&close_event(&there, 11 * SECOND));
+    let adopted = table.flow(SockId(KERNEL_ADDRESS)).expect("adopted");
+    assert_eq!(adopted.netns, NETNS + 7);
+    assert_eq!(table.counts().live, 2);
+}
+
+#[test]
+fn a_flow_found_retransmitting_gets_its_history_and_limits() {
+    let mut black_holed = socket(
+        NETNS,
+        "10.0.0.1:40000",
+        "10.0.0.2:80",
+        TcpState::Established,
+    );
+    black_holed.retransmit_timer_ms = Some(1000);
+    black_holed.details = Some(TcpDetails {
+        rto_ms: 3200,
+        backoff: 4,
+        retransmits: 4,
+        unacked: 1,
+        ..TcpDetails::default()
+    });
+    let mut table = ConnectionTable::default();
+    let added = table.apply_survey(&survey(Scope::Initial, vec![black_holed]));
+    let flow = table.flow(added[0]).expect("added");
+    assert_eq!(flow.retransmit_count, 1);
+    assert_eq!(flow.retransmits[0].retransmits, 4);
+    assert_eq!(flow.limits.map(|limits| limits.retries2), Some(15));
+    assert!(crate::model::forecast::forecast(flow, 10 * SECOND).is_some());
+}

@@ -1,0 +1,192 @@
+//! A sock_diag client for one network namespace: dumps its TCP sockets with
+//! `tcp_info` and memory counters, or looks up one socket by its 4-tuple.
+//! A netlink socket answers for the namespace it was created in, so
+//! [`DiagSocket::open_in`] creates it on a short-lived thread that has
+//! entered the namespace; the socket then serves from any thread.
+
+use std::{fs::File, io, net::SocketAddr, os::fd::AsRawFd};
+
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_sock_diag::{
+    AF_INET, AF_INET6, IPPROTO_TCP, SockDiagMessage,
+    inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla},
+};
+use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
+
+use super::{namespaces::Namespace, sysctl};
+use crate::model::event::SocketLimits;
+
+/// Receive buffer: the kernel fills each read with as many sockets as fit.
+const RECEIVE_BUFFER: usize = 64 * 1024;
+
+/// A socket as sock_diag describes it, before owners are resolved.
+pub struct Found {
+    pub response: InetResponse,
+}
+
+pub struct DiagSocket {
+    socket: Socket,
+    sequence: u32,
+}
+
+impl DiagSocket {
+    /// A sock_diag socket in tcpscope's own namespace.
+    pub fn open() -> io::Result<Self> {
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        Ok(Self {
+            socket,
+            sequence: 0,
+        })
+    }
+
+    /// A sock_diag socket in `namespace`, with the namespace's
+    /// retransmission sysctls (read from inside it).
+    pub fn open_in(namespace: &Namespace) -> io::Result<(Self, SocketLimits)> {
+        let file = File::open(&namespace.path)?;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: setns on a namespace file descriptor changes
+                    // only this thread's network namespace; the thread ends
+                    // right after.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok((Self::open()?, sysctl::read_limits()))
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+        })
+    }
+
+    /// Every TCP socket of the namespace but TIME_WAIT and request sockets.
+    pub fn dump(&mut self) -> io::Result<Vec<Found>> {
+        // all() leaves out NEW_SYN_RECV: request sockets are not flows.
+        let states = StateFlags::all() - StateFlags::TIME_WAIT;
+        let mut found = Vec::new();
+        for (family, id) in [
+            (AF_INET, SocketId::new_v4()),
+            (AF_INET6, SocketId::new_v6()),
+        ] {
+            self.send(NLM_F_REQUEST | NLM_F_DUMP, family, states.clone(), id)?;
+            self.receive(&mut found)?;
+        }
+        Ok(found)
+    }
+
+    /// The socket with this local and remote address, if it still exists.
+    pub fn query(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Found>> {
+        let family = if local.is_ipv4() { AF_INET } else { AF_INET6 };
+        let id = SocketId {
+            source_port: local.port(),
+            destination_port: remote.port(),
+            source_address: local.ip(),
+            destination_address: remote.ip(),
+            interface_id: 0,
+            // All ones: match by address, not by cookie.
+            cookie: [0xff; 8],
+        };
+        self.send(NLM_F_REQUEST, family, StateFlags::all(), id)?;
+        let mut found = Vec::new();
+        match self.receive(&mut found) {
+            Ok(()) => Ok(found.pop()),
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn send(&mut self, flags: u16, family: u8, states: StateFlags, id: SocketId) -> io::Result<()> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = self.sequence;
+        let mut message = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::INFO | ExtensionFlags::SKMEMINFO,
+                states,
+                socket_id: id,
+            })
+            .into(),
+        );
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        self.socket.send(&bytes, 0)?;
+        Ok(())
+    }
+
+    /// Reads answers to the last request into `found` until it is done: a
+    /// dump's DONE, or a single answer (or error) to a lookup.
+    fn receive(&mut self, found: &mut Vec<Found>) -> io::Result<()> {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        loop {
+            let size = self.socket.recv(&mut &mut buffer[..], 0)?;
+            let mut offset = 0;
+            let mut single = false;
+            while offset < size.min(buffer.len()) {
+                let message = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[offset..size])
+                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+                let length = message.header.length as usize;
+                let ours = message.header.sequence_number == self.sequence;
+                match message.payload {
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response))
+                        if ours =>
+                    {
+                        single = message.header.flags & netlink_packet_core::NLM_F_MULTIPART == 0;
+                        found.push(Found {
+                            response: *response,
+                        });
+                    }
+                    NetlinkPayload::Done(_) if ours => return Ok(()),
+                    NetlinkPayload::Error(error) if ours => {
+                        return match error.code {
+                            None => Ok(()),
+                            Some(_) => Err(error.to_io()),
+                        };
+                    }
+                    _ => {}
+                }
+                if length == 0 {
+                    break;
+                }
+                offset += length;
+            }
+            if single {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Found {
+    pub fn local(&self) -> SocketAddr {
+        let id = &self.response.header.socket_id;
+        SocketAddr::new(id.source_address, id.source_port)
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        let id = &self.response.header.socket_id;
+        SocketAddr::new(id.destination_address, id.destination_port)
+    }
+
+    pub fn tcp_info(&self) -> Option<&netlink_packet_sock_diag::inet::nlas::TcpInfo> {
+        self.response.nlas.iter().find_map(|nla| match nla {
+            Nla::TcpInfo(info) => Some(info),
+            _ => None,
+        })
+    }
+
+    pub fn drops(&self) -> Option<u32> {
+        self.response.nlas.iter().find_map(|nla| match nla {
+            Nla::MemInfo(memory) => Some(memory.drops),
+            _ => None,
+        })
+    }
+}

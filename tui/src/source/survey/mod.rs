@@ -1,0 +1,190 @@
+//! Surveys of the kernel's socket tables in every network namespace
+//! (sock_diag with `tcp_info`), with each socket's owner resolved from
+//! /proc: the flows that were open before tcpscope started, the owners the
+//! probes cannot see (accepted connections), and the live details of the
+//! flow on screen.
+
+mod cgroup;
+mod diag;
+pub mod namespaces;
+mod owners;
+mod sysctl;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use diag::{DiagSocket, Found};
+use namespaces::Namespace;
+use netlink_packet_sock_diag::inet::Timer;
+use owners::Owners;
+
+use crate::model::{
+    event::{Nanos, SocketLimits, TcpState},
+    socket::{NamespaceLimits, Scope, SocketEntry, Survey, TcpDetails, Tuple},
+};
+
+/// The socket whose details the screen shows, shared with the surveyor.
+#[derive(Debug, Clone, Default)]
+pub struct Watch(Arc<Mutex<Option<Tuple>>>);
+
+impl Watch {
+    pub fn set(&self, tuple: Option<Tuple>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = tuple;
+    }
+
+    pub fn get(&self) -> Option<Tuple> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One namespace's open sock_diag socket and sysctls.
+struct Reader {
+    socket: DiagSocket,
+    limits: SocketLimits,
+}
+
+/// Keeps a sock_diag socket per namespace and the owner map between surveys.
+pub struct Surveyor {
+    readers: HashMap<u32, Reader>,
+    owners: Owners,
+    hz: u32,
+    surveys: u64,
+}
+
+impl Surveyor {
+    /// `hz`: the kernel's timer frequency, for the forecast's timer slack.
+    pub fn new(hz: u32) -> Self {
+        Self {
+            readers: HashMap::new(),
+            owners: Owners::default(),
+            hz,
+            surveys: 0,
+        }
+    }
+
+    /// Every TCP socket of every namespace now, owners resolved.
+    pub fn survey(&mut self, at: Nanos) -> Survey {
+        let namespaces = namespaces::list();
+        // A kept socket would keep a deleted namespace alive.
+        self.readers
+            .retain(|inode, _| namespaces.iter().any(|ns| ns.inode == *inode));
+        let mut survey = Survey {
+            at,
+            scope: if self.surveys == 0 {
+                Scope::Initial
+            } else {
+                Scope::Full
+            },
+            ..Survey::default()
+        };
+        self.surveys += 1;
+        for namespace in &namespaces {
+            match self.read(namespace) {
+                Ok((found, limits)) => {
+                    survey.namespaces.push(NamespaceLimits {
+                        netns: namespace.inode,
+                        limits,
+                    });
+                    survey
+                        .sockets
+                        .extend(found.iter().filter_map(|f| entry(f, namespace.inode)));
+                }
+                Err(error) => {
+                    self.readers.remove(&namespace.inode);
+                    survey.failures.push(format!(
+                        "netns {} ({}): {error}",
+                        namespace.inode,
+                        namespace.path.display()
+                    ));
+                }
+            }
+        }
+        self.resolve_owners(&mut survey.sockets);
+        survey
+    }
+
+    /// The socket `tuple` names, if it still exists.
+    pub fn look_up(&mut self, tuple: Tuple, at: Nanos) -> Option<Survey> {
+        let reader = self.readers.get_mut(&tuple.netns)?;
+        let found = reader.socket.query(tuple.local, tuple.remote).ok()??;
+        let mut sockets: Vec<SocketEntry> = entry(&found, tuple.netns).into_iter().collect();
+        self.resolve_owners(&mut sockets);
+        Some(Survey {
+            at,
+            scope: Scope::Watched,
+            sockets,
+            ..Survey::default()
+        })
+    }
+
+    fn read(&mut self, namespace: &Namespace) -> std::io::Result<(Vec<Found>, SocketLimits)> {
+        let reader = match self.readers.entry(namespace.inode) {
+            std::collections::hash_map::Entry::Occupied(reader) => reader.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let (socket, limits) = DiagSocket::open_in(namespace)?;
+                slot.insert(Reader { socket, limits })
+            }
+        };
+        let found = reader.socket.dump()?;
+        let limits = SocketLimits {
+            hz: self.hz,
+            ..reader.limits
+        };
+        Ok((found, limits))
+    }
+
+    fn resolve_owners(&mut self, sockets: &mut [SocketEntry]) {
+        let inodes: Vec<u64> = sockets.iter().map(|socket| socket.inode).collect();
+        for (socket, owner) in sockets.iter_mut().zip(self.owners.resolve(&inodes)) {
+            socket.owner = owner;
+        }
+    }
+}
+
+/// The model's view of one sock_diag answer; None for a state number this
+/// build does not know.
+fn entry(found: &Found, netns: u32) -> Option<SocketEntry> {
+    let header = &found.response.header;
+    Some(SocketEntry {
+        netns,
+        local: found.local(),
+        remote: found.remote(),
+        state: TcpState::from_kernel(header.state)?,
+        inode: u64::from(header.inode),
+        receive_queue: header.recv_queue,
+        send_queue: header.send_queue,
+        drops: found.drops(),
+        retransmit_timer_ms: match header.timer {
+            Some(Timer::Retransmit(expires, _)) => {
+                Some(u32::try_from(expires.as_millis()).unwrap_or(u32::MAX))
+            }
+            _ => None,
+        },
+        owner: None,
+        details: found.tcp_info().map(|info| TcpDetails {
+            rto_ms: info.rto / 1000,
+            backoff: info.backoff,
+            retransmits: info.retransmits,
+            probes: info.probes,
+            srtt_us: info.rtt,
+            rttvar_us: info.rttvar,
+            cwnd: info.snd_cwnd,
+            ssthresh: info.snd_ssthresh,
+            mss: info.snd_mss,
+            unacked: info.unacked,
+            lost: info.lost,
+            retrans: info.retrans,
+            total_retrans: info.total_retrans,
+            notsent_bytes: info.notsent_bytes,
+            bytes_acked: info.bytes_acked,
+            bytes_received: info.bytes_received,
+            snd_wnd: info.snd_wnd,
+            rcv_space: info.rcv_space,
+            last_send_ms: info.last_data_sent,
+            last_receive_ms: info.last_data_recv,
+            last_ack_ms: info.last_ack_recv,
+        }),
+    })
+}

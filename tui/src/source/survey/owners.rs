@@ -1,0 +1,124 @@
+//! Who holds each socket open: socket inodes mapped to processes through
+//! /proc/<pid>/fd, as `ss -p` does. The map is rebuilt only when a survey
+//! asks for an inode it does not know, and at most once per
+//! [`RESCAN_EVERY`], so a box with many sockets pays for one scan, not one
+//! per socket.
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::{cgroup, namespaces};
+use crate::model::{event::Task, socket::Owner};
+
+/// The shortest time between two scans of /proc.
+const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+pub struct Owners {
+    by_inode: HashMap<u64, Owner>,
+    scanned: Option<Instant>,
+}
+
+impl Owners {
+    /// The owner of each inode (in order; None when no process holds it),
+    /// rescanning /proc first when one is unknown and the last scan is old
+    /// enough.
+    pub fn resolve(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
+        let unknown = inodes
+            .iter()
+            .any(|inode| *inode != 0 && !self.by_inode.contains_key(inode));
+        let stale = self
+            .scanned
+            .is_none_or(|scanned| scanned.elapsed() >= RESCAN_EVERY);
+        if unknown && stale {
+            self.by_inode = scan();
+            self.scanned = Some(Instant::now());
+        }
+        inodes
+            .iter()
+            .map(|inode| self.by_inode.get(inode).cloned())
+            .collect()
+    }
+}
+
+/// Every socket inode held by a process, with the process; a socket shared
+/// by several processes goes to the lowest pid (usually the parent).
+fn scan() -> HashMap<u64, Owner> {
+    let mut pids: Vec<u32> = namespaces::pids().collect();
+    pids.sort_unstable();
+    let mut by_inode = HashMap::new();
+    for pid in pids {
+        let dir = Path::new("/proc").join(pid.to_string());
+        let Ok(fds) = fs::read_dir(dir.join("fd")) else {
+            continue;
+        };
+        let mut owner: Option<Owner> = None;
+        for fd in fds.flatten() {
+            let Some(inode) = fs::read_link(fd.path())
+                .ok()
+                .and_then(|target| socket_inode(target.to_str()?))
+            else {
+                continue;
+            };
+            let owner = owner.get_or_insert_with(|| process(pid, &dir));
+            by_inode.entry(inode).or_insert_with(|| owner.clone());
+        }
+    }
+    by_inode
+}
+
+/// The inode of an fd link's target `socket:[12345]`.
+fn socket_inode(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+fn process(pid: u32, dir: &Path) -> Owner {
+    let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
+    let unit = fs::read_to_string(dir.join("cgroup"))
+        .ok()
+        .and_then(|text| cgroup::unit(&text));
+    Owner {
+        task: Task {
+            pid,
+            comm: Arc::from(comm.trim_end()),
+        },
+        unit: unit.map(Arc::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{net::TcpListener, os::unix::fs::MetadataExt};
+
+    use super::*;
+
+    #[test]
+    fn reads_socket_links_only() {
+        assert_eq!(socket_inode("socket:[4026]"), Some(4026));
+        assert_eq!(socket_inode("pipe:[4026]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+        assert_eq!(socket_inode("socket:[x]"), None);
+    }
+
+    #[test]
+    fn finds_this_process_as_the_owner_of_its_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let inode = fs::metadata(format!("/proc/self/fd/{fd}"))
+            .expect("fd")
+            .ino();
+        let owners = Owners::default().resolve(&[inode, 0]);
+        let owner = owners[0].as_ref().expect("this process owns it");
+        assert_eq!(owner.task.pid, std::process::id());
+        assert_eq!(owners[1], None);
+    }
+}
