@@ -54,8 +54,14 @@ impl Tcpscope {
     /// Starts `tcpscope --json --port P...` and returns once its first stats
     /// line arrived; panics with its stderr if that takes over 20 s.
     pub fn start(ports: &[u16]) -> Tcpscope {
+        Self::start_with(&[], ports)
+    }
+
+    /// [`Tcpscope::start`] with more options, e.g. `--sockinfo`.
+    pub fn start_with(options: &[&str], ports: &[u16]) -> Tcpscope {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcpscope"));
         cmd.args(["--json", "--duration", MAX_RUN]);
+        cmd.args(options);
         for port in ports {
             cmd.args(["--port", &port.to_string()]);
         }
