@@ -159,6 +159,7 @@ impl Printer<'_> {
                 local: event.local,
                 remote: event.remote,
                 owner: None,
+                unit: None,
                 state: None,
                 reason: None,
                 netns: event.netns,

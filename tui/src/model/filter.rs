@@ -11,7 +11,7 @@ use super::{
 };
 
 /// The keys a term can have, for error messages and the help overlay.
-pub const KEYS: &str = "port sport dport pid comm addr state reason netns";
+pub const KEYS: &str = "port sport dport pid comm unit addr state reason netns";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Term {
@@ -24,6 +24,8 @@ pub enum Term {
     Pid(u32),
     /// A substring of the owner's command name.
     Comm(String),
+    /// A substring of the owner's container or systemd unit.
+    Unit(String),
     /// Either end's address.
     Addr(IpAddr),
     State(TcpState),
@@ -37,6 +39,8 @@ pub struct Subject<'a> {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub owner: Option<&'a Task>,
+    /// The owner's container or systemd unit.
+    pub unit: Option<&'a str>,
     pub state: Option<TcpState>,
     pub reason: Option<EndReason>,
     pub netns: u32,
@@ -48,6 +52,7 @@ impl<'a> From<&'a Flow> for Subject<'a> {
             local: flow.local,
             remote: flow.remote,
             owner: flow.owner.as_ref(),
+            unit: flow.unit.as_deref(),
             state: Some(flow.end.as_ref().map_or(flow.state, |end| end.last_state)),
             reason: flow.end.as_ref().map(|end| end.reason),
             netns: flow.netns,
@@ -65,6 +70,9 @@ impl Term {
             Self::Comm(part) => subject
                 .owner
                 .is_some_and(|owner| owner.comm.contains(part.as_str())),
+            Self::Unit(part) => subject
+                .unit
+                .is_some_and(|unit| unit.contains(part.as_str())),
             Self::Addr(addr) => {
                 same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr)
             }
@@ -156,6 +164,7 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
         "pid" => Term::Pid(number("a pid")?),
         "netns" => Term::Netns(number("a netns inode")?),
         "comm" if !value.is_empty() => Term::Comm(value.to_string()),
+        "unit" if !value.is_empty() => Term::Unit(value.to_string()),
         "addr" => Term::Addr(
             value
                 .parse()
@@ -168,6 +177,7 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
             format!("unknown reason {value:?} (timeout, abandoned, refused, reset, closed)")
         })?),
         "comm" => return Err("comm needs a name".to_string()),
+        "unit" => return Err("unit needs a name, e.g. unit:nginx or unit:docker".to_string()),
         other => return Err(format!("unknown key {other:?}")),
     })
 }
@@ -180,6 +190,7 @@ impl fmt::Display for Term {
             Self::DestPort(port) => write!(f, "dport:{port}"),
             Self::Pid(pid) => write!(f, "pid:{pid}"),
             Self::Comm(comm) => write!(f, "comm:{comm}"),
+            Self::Unit(unit) => write!(f, "unit:{unit}"),
             Self::Addr(addr) => write!(f, "addr:{addr}"),
             Self::State(state) => write!(f, "state:{}", state.name().to_ascii_lowercase()),
             Self::Reason(reason) => write!(f, "reason:{}", reason.name()),

@@ -28,13 +28,16 @@ fn parse(text: &str) -> Filter {
 
 #[test]
 fn every_term_matches_what_it_names() {
-    let java = flow(
+    let mut java = flow(
         "10.0.0.1:40000",
         "10.0.0.2:443",
         Some((1234, "java")),
         TcpState::SynSent,
     );
+    java.unit = Some("docker:4f1c2a9d8e7b".into());
     for matching in [
+        "unit:docker",
+        "unit:4f1c",
         "",
         "443",
         "port:40000",
@@ -60,6 +63,7 @@ fn every_term_matches_what_it_names() {
         "dport:40000",
         "pid:1",
         "comm:python",
+        "unit:nginx",
         "addr:10.0.0.3",
         "state:established",
         "reason:timeout",
@@ -78,6 +82,7 @@ fn owner_terms_never_match_an_unknown_owner() {
     let unknown = flow("10.0.0.1:1", "10.0.0.2:2", None, TcpState::Established);
     assert!(!parse("pid:0").matches_flow(&unknown));
     assert!(!parse("comm:a").matches_flow(&unknown));
+    assert!(!parse("unit:a").matches_flow(&unknown));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::{
         observed::FlowKey,
         state::{Pane, State},
         view::{
-            Tone, format,
+            Tone, format, sockinfo,
             timeline::{self, Mark},
             window_start,
         },
@@ -63,7 +63,19 @@ fn render_flow(state: &State, shown: Option<(&Flow, bool)>, area: Rect, buf: &mu
     let inner = block.inner(area);
     block.render(area, buf);
     let mut lines = vec![axis(&timeline, inner.width, &theme)];
-    let height = usize::from(inner.height.saturating_sub(1));
+    // The socket's details, as room allows: entries come first.
+    let info = sockinfo::lines(flow, view.now);
+    let shown = match inner.height {
+        9.. => info.len(),
+        5..=8 => 1,
+        _ => 0,
+    };
+    lines.extend(
+        info.into_iter()
+            .take(shown)
+            .map(|line| Line::styled(format!(" {line}"), theme.label())),
+    );
+    let height = usize::from(inner.height).saturating_sub(lines.len());
     let cursor = state.cursors.timeline;
     let start = window_start(cursor, height);
     for (index, entry) in timeline.entries.iter().enumerate().skip(start).take(height) {

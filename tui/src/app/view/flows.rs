@@ -201,7 +201,11 @@ pub fn row(flow: &Flow, now: Nanos) -> FlowRow {
             || flow.state.name().to_string(),
             |end| end.reason.name().to_string(),
         ),
-        age: format::duration(flow.duration(now)),
+        // A flow open before tcpscope started is older than it looks.
+        age: match flow.preexisting {
+            true => format!(">{}", format::duration(flow.duration(now))),
+            false => format::duration(flow.duration(now)),
+        },
         owner: format::owner(flow.owner.as_ref()),
         local: format::addr(flow.local),
         remote: format::addr(flow.remote),

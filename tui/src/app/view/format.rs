@@ -71,10 +71,11 @@ fn civil(at: Nanos, utc_offset: i64) -> ((i64, u32, u32), (u32, u32, u32)) {
 }
 
 /// The owner as `pid/comm` (as `netstat -p` shows it, so that a narrow
-/// column keeps the pid), `-` when unknown.
+/// column keeps the pid), `unknown` when neither an event in the owner's
+/// context nor /proc named it.
 pub fn owner(task: Option<&Task>) -> String {
     task.map_or_else(
-        || "-".to_string(),
+        || "unknown".to_string(),
         |task| format!("{}/{}", task.pid, task.comm),
     )
 }
@@ -134,7 +135,7 @@ mod tests {
             comm: "nc".into(),
         };
         assert_eq!(owner(Some(&task)), "23023/nc");
-        assert_eq!(owner(None), "-");
+        assert_eq!(owner(None), "unknown");
         let mapped: SocketAddr = "[::ffff:10.0.0.1]:80".parse().expect("address");
         assert_eq!(addr(mapped), "10.0.0.1:80");
         assert_eq!(count(12_345), "12.3k");
