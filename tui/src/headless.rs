@@ -75,6 +75,7 @@ async fn print(
         totals: Totals::default(),
         filter: &options.filter,
         sockinfo: options.sockinfo,
+        survey_failures: Vec::new(),
     };
     // The first line says the probes are attached: scripts wait for it.
     stats.tick().await;
@@ -108,13 +109,13 @@ struct Printer<'a> {
     totals: Totals,
     filter: &'a Filter,
     sockinfo: bool,
+    /// The latest survey's failures, said once each time they change.
+    survey_failures: Vec<String>,
 }
 
 impl Printer<'_> {
     fn batch(&mut self, batch: &Batch, out: &mut impl Write) -> io::Result<()> {
-        self.totals.events += batch.events.len() as u64;
-        self.totals.lost = batch.lost;
-        self.totals.malformed = batch.malformed;
+        self.totals.take(batch);
         for event in &batch.events {
             let applied = self.table.apply(event);
             self.print(event, &applied, out)?;
@@ -128,6 +129,12 @@ impl Printer<'_> {
     /// A `flow` line per flow the start-up survey found, then, with
     /// `--sockinfo`, a `sockinfo` line per flow a full survey read.
     fn survey(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
+        if survey.scope != Scope::Watched && survey.failures != self.survey_failures {
+            for failure in &survey.failures {
+                eprintln!("tcpscope: cannot survey the sockets of {failure}");
+            }
+            self.survey_failures.clone_from(&survey.failures);
+        }
         let added = self.table.apply_survey(survey);
         for flow in added.into_iter().filter_map(|sock| self.table.flow(sock)) {
             if self.filter.matches_flow(flow) {

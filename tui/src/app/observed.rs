@@ -160,9 +160,7 @@ impl Observed {
     }
 
     pub fn apply(&mut self, batch: &Batch) {
-        self.totals.events += batch.events.len() as u64;
-        self.totals.lost = batch.lost;
-        self.totals.malformed = batch.malformed;
+        self.totals.take(batch);
         for event in &batch.events {
             self.apply_event(event);
         }

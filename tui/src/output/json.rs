@@ -281,6 +281,22 @@ pub struct Totals {
     pub events: u64,
     pub lost: u64,
     pub malformed: u64,
+    /// Network namespaces the latest survey could not read.
+    pub netns_unreadable: u64,
+}
+
+impl Totals {
+    /// Takes a batch's running totals and what its survey could not read.
+    pub fn take(&mut self, batch: &crate::source::Batch) {
+        self.events += batch.events.len() as u64;
+        self.lost = batch.lost;
+        self.malformed = batch.malformed;
+        if let Some(survey) = &batch.survey
+            && survey.scope != crate::model::socket::Scope::Watched
+        {
+            self.netns_unreadable = survey.failures.len() as u64;
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -290,6 +306,8 @@ struct StatsLine<'a> {
     events: u64,
     lost: u64,
     malformed: u64,
+    /// Network namespaces the socket survey could not read.
+    netns_unreadable: u64,
     flows_live: usize,
     flows_ended: usize,
     flows_evicted: u64,
@@ -310,6 +328,7 @@ pub fn stats_line(at: Nanos, totals: Totals, counts: TableCounts, source: &Sourc
         events: totals.events,
         lost: totals.lost,
         malformed: totals.malformed,
+        netns_unreadable: totals.netns_unreadable,
         flows_live: counts.live,
         flows_ended: counts.ended,
         flows_evicted: counts.evicted_live + counts.evicted_ended,
@@ -333,4 +352,37 @@ fn to_line(line: &impl Serialize) -> String {
     // future field make it fail, the line says so instead of vanishing.
     serde_json::to_string(line)
         .unwrap_or_else(|error| format!("{{\"kind\":\"error\",\"error\":\"{error}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::socket::{Scope, Survey},
+        source::Batch,
+    };
+
+    fn surveyed(scope: Scope, failures: &[&str]) -> Batch {
+        Batch {
+            survey: Some(Survey {
+                scope,
+                failures: failures.iter().map(|f| f.to_string()).collect(),
+                ..Survey::default()
+            }),
+            ..Batch::default()
+        }
+    }
+
+    #[test]
+    fn unreadable_namespaces_are_counted_until_a_full_survey_reads_them() {
+        let mut totals = Totals::default();
+        totals.take(&surveyed(Scope::Initial, &["netns 1: EPERM", "netns 2: EPERM"]));
+        assert_eq!(totals.netns_unreadable, 2);
+        totals.take(&surveyed(Scope::Watched, &[]));
+        assert_eq!(totals.netns_unreadable, 2, "one socket's look-up says nothing");
+        let line = stats_line(0, totals, TableCounts::default(), &SourceInfo::default());
+        assert!(line.contains("\"netns_unreadable\":2"), "{line}");
+        totals.take(&surveyed(Scope::Full, &[]));
+        assert_eq!(totals.netns_unreadable, 0);
+    }
 }

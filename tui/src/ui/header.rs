@@ -52,6 +52,10 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         let failed = format!("{} failed", state.source.probes_failed.len());
         first.push(Span::styled(failed, theme.alert()));
     }
+    if view.totals.netns_unreadable > 0 {
+        let unreadable = format!("  {} netns unreadable", view.totals.netns_unreadable);
+        first.push(Span::styled(unreadable, theme.alert()));
+    }
 
     let totals = view.totals;
     let counts = view.counts;
