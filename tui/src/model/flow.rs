@@ -113,6 +113,8 @@ pub struct Flow {
     pub limits: Option<SocketLimits>,
     pub resets_sent: u32,
     pub resets_received: u32,
+    /// Segments of the flow the kernel dropped.
+    pub drops: u32,
     pub end: Option<FlowEnd>,
 }
 
@@ -133,6 +135,7 @@ impl Flow {
             limits: None,
             resets_sent: 0,
             resets_received: 0,
+            drops: 0,
             end: None,
         }
     }
