@@ -29,7 +29,14 @@ pub mod kind {
     pub const RESET_RECEIVED: u8 = 5;
     /// `tcp:tcp_destroy_sock`: the socket's memory is being freed.
     pub const DESTROY: u8 = 6;
+    /// `skb:kfree_skb` for a TCP segment: the kernel dropped it, with a
+    /// reason. Sent as a [`super::DropRecord`].
+    pub const DROP: u8 = 7;
 }
+
+/// Reason numbers below this are filtered by [`DropFilter`]; higher ones
+/// (subsystem reasons) always pass.
+pub const DROP_REASONS_FILTERED: u32 = 256;
 
 /// Per-socket and per-network-namespace retransmission limits, read through
 /// the socket at the moment of a retransmission so that the give-up model
@@ -125,6 +132,51 @@ pub struct StackedRecord {
     pub stack: [u64; STACK_DEPTH],
 }
 
+/// A TCP segment the kernel freed with a drop reason: the 4-tuple in
+/// `record` is the packet's, seen as received (its destination is the local
+/// end); `record.sock` is the socket it was dropped at, if any.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DropRecord {
+    pub record: Record,
+    /// The kernel address that freed the packet (`location`).
+    pub location: u64,
+    /// `enum skb_drop_reason`, numbered as in this kernel's BTF.
+    pub reason: u32,
+    /// The local port of `record.sock` (0 without one): when it is the
+    /// packet's source port, the packet was on its way out.
+    pub sock_port: u16,
+    /// The TCP header's flags byte (CWR ECE URG ACK PSH RST SYN FIN).
+    pub tcp_flags: u8,
+    pub _pad: u8,
+    /// Return addresses, innermost first; `record.stack_bytes` are valid.
+    pub stack: [u64; STACK_DEPTH],
+}
+
+/// Which drop reasons the drop probe leaves out: bit `n` of the bitmap set
+/// means reason number `n` is noise (a socket's queue purged at close...).
+/// Filled by userspace from this kernel's BTF and handed over as a global.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropFilter {
+    pub noise: [u64; (DROP_REASONS_FILTERED / 64) as usize],
+}
+
+impl DropFilter {
+    /// Whether reason number `reason` is marked as noise.
+    pub fn is_noise(&self, reason: u32) -> bool {
+        reason < DROP_REASONS_FILTERED
+            && self.noise[(reason / 64) as usize] >> (reason % 64) & 1 == 1
+    }
+
+    /// Marks reason number `reason` as noise (ignored past the bitmap).
+    pub fn mark_noise(&mut self, reason: u32) {
+        if reason < DROP_REASONS_FILTERED {
+            self.noise[(reason / 64) as usize] |= 1 << (reason % 64);
+        }
+    }
+}
+
 /// Byte offsets of the kernel fields the probes read, resolved at start-up
 /// from the running kernel's BTF and handed to the probes as a global.
 /// [`ABSENT`] marks a field this kernel does not have.
@@ -182,6 +234,13 @@ pub struct Offsets {
     pub skb_head: u32,
     pub skb_network_header: u32,
     pub skb_transport_header: u32,
+    /// `sk_buff.protocol`: the ethertype, big-endian.
+    pub skb_protocol: u32,
+    /// `sk_buff.dev` and `sk_buff.sk`, for a dropped packet's namespace.
+    pub skb_dev: u32,
+    pub skb_sk: u32,
+    // struct net_device
+    pub dev_nd_net: u32,
 }
 
 impl Offsets {
@@ -225,6 +284,10 @@ impl Offsets {
         skb_head: ABSENT,
         skb_network_header: ABSENT,
         skb_transport_header: ABSENT,
+        skb_protocol: ABSENT,
+        skb_dev: ABSENT,
+        skb_sk: ABSENT,
+        dev_nd_net: ABSENT,
     };
 }
 
@@ -235,4 +298,6 @@ mod pod {
     unsafe impl aya::Pod for super::Offsets {}
     unsafe impl aya::Pod for super::Record {}
     unsafe impl aya::Pod for super::StackedRecord {}
+    unsafe impl aya::Pod for super::DropRecord {}
+    unsafe impl aya::Pod for super::DropFilter {}
 }

@@ -23,6 +23,10 @@ pub(crate) use offset;
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 pub const IPPROTO_TCP: u16 = 6;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const IPV6_HEADER: usize = 40;
+pub const TCP_FLAGS_BYTE: usize = 13;
 pub const TCP_SYN_SENT: u8 = 2;
 pub const TCP_SYN_RECV: u8 = 3;
 pub const TCP_TIME_WAIT: u8 = 6;
@@ -116,6 +120,12 @@ pub fn fill_from_packet(record: &mut Record, skb: *const u8) {
     let transport: u16 = read(skb, offset!(skb_transport_header));
     let ip = head.wrapping_add(network as usize);
     let tcp = head.wrapping_add(transport as usize);
+    fill_from_headers(record, ip, tcp);
+}
+
+/// [`fill_from_packet`] for headers already located.
+#[inline(always)]
+pub fn fill_from_headers(record: &mut Record, ip: *const u8, tcp: *const u8) {
     let version: u8 = read::<u8>(ip, 0) >> 4;
     if version == 6 {
         record.family = AF_INET6;
@@ -130,6 +140,40 @@ pub fn fill_from_packet(record: &mut Record, skb: *const u8) {
     }
     record.dport = u16::from_be(read(tcp, 0));
     record.sport = u16::from_be(read(tcp, 2));
+}
+
+/// The IP and TCP headers of a TCP packet over IPv4 or IPv6, or None for
+/// any other packet. The TCP header is found from the IP header (IPv4's
+/// header length; IPv6 without extension headers), since a packet can be
+/// dropped before the kernel sets its transport header.
+#[inline(always)]
+pub fn tcp_headers(skb: *const u8) -> Option<(*const u8, *const u8)> {
+    let ipv6 = match u16::from_be(read(skb, offset!(skb_protocol))) {
+        ETH_P_IP => false,
+        ETH_P_IPV6 => true,
+        _ => return None,
+    };
+    let head: *const u8 = read::<usize>(skb, offset!(skb_head)) as *const u8;
+    if head.is_null() {
+        return None;
+    }
+    let network: u16 = read(skb, offset!(skb_network_header));
+    let ip = head.wrapping_add(network as usize);
+    let start: [u8; 10] = read(ip, 0);
+    if ipv6 {
+        (start[6] == IPPROTO_TCP as u8).then_some((ip, ip.wrapping_add(IPV6_HEADER)))
+    } else {
+        let length = usize::from(start[0] & 0x0f) * 4;
+        (start[9] == IPPROTO_TCP as u8).then_some((ip, ip.wrapping_add(length)))
+    }
+}
+
+/// The inode of a network namespace, from anything holding a
+/// `possible_net_t` at `offset`.
+#[inline(always)]
+pub fn netns_at(base: *const u8, offset: u32) -> u32 {
+    let net: *const u8 = read::<usize>(base, offset) as *const u8;
+    read(net, offset!(net_ns_inum))
 }
 
 /// Retransmission state of a full TCP socket.

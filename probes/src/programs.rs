@@ -11,12 +11,12 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, RingBuf},
     programs::BtfTracePointContext,
 };
-use tcpscope_common::{Limits, Record, STACK_DEPTH, StackedRecord, kind};
+use tcpscope_common::{DropFilter, DropRecord, Limits, Record, STACK_DEPTH, StackedRecord, kind};
 
 use crate::kernel::{
-    IPPROTO_TCP, TCP_CLOSE, TCP_NEW_SYN_RECV, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT,
-    fill_from_packet, fill_from_sock_common, fill_limits, fill_local_port, fill_retransmit_state,
-    offset, read,
+    IPPROTO_TCP, TCP_CLOSE, TCP_FLAGS_BYTE, TCP_NEW_SYN_RECV, TCP_SYN_RECV, TCP_SYN_SENT,
+    TCP_TIME_WAIT, fill_from_headers, fill_from_packet, fill_from_sock_common, fill_limits,
+    fill_local_port, fill_retransmit_state, netns_at, offset, read, tcp_headers,
 };
 
 /// Room for about 20,000 records: several seconds of a connect storm.
@@ -26,6 +26,11 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 /// Records dropped because `EVENTS` was full, per CPU.
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The drop reasons [`kfree_skb`] leaves out; overridden by userspace at
+/// load time with this kernel's numbers.
+#[unsafe(no_mangle)]
+static DROP_FILTER: DropFilter = DropFilter { noise: [0; 4] };
 
 /// Set to 1, for good, the first time any CPU loses a record.
 #[map]
@@ -69,10 +74,17 @@ fn emit_with_stack(
     let stacked = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(&mut stacked.record, record_kind, sock);
     fill(&mut stacked.record);
-    let buffer = stacked.stack.as_mut_ptr().cast::<c_void>();
-    let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
-    stacked.record.stack_bytes = unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) } as i32;
+    stacked.record.stack_bytes = fill_stack(ctx, &mut stacked.stack);
     entry.submit(wakeup());
+}
+
+/// Puts the kernel stack of the event in `stack`; returns the bytes
+/// filled, or a negative errno.
+#[inline(always)]
+fn fill_stack(ctx: &BtfTracePointContext, stack: &mut [u64; STACK_DEPTH]) -> i32 {
+    let buffer = stack.as_mut_ptr().cast::<c_void>();
+    let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
+    unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) as i32 }
 }
 
 #[inline(always)]
@@ -224,5 +236,51 @@ pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
     });
+    0
+}
+
+/// `kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason
+/// reason, struct sock *rx_sk)`: fires for every packet the kernel frees
+/// with a drop reason, of every protocol, so the cheap checks come first:
+/// the reason (an argument), then the packet's protocol.
+#[btf_tracepoint(function = "kfree_skb")]
+pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
+    let reason: u32 = ctx.arg(2);
+    let filter = unsafe { core::ptr::read_volatile(&raw const DROP_FILTER) };
+    if filter.is_noise(reason) {
+        return 0;
+    }
+    let skb: *const u8 = ctx.arg(0);
+    let Some((ip, tcp)) = tcp_headers(skb) else {
+        return 0;
+    };
+    let location: u64 = ctx.arg(1);
+    let rx_sk: *const u8 = ctx.arg(3);
+    let sk = match rx_sk.is_null() {
+        true => read::<usize>(skb, offset!(skb_sk)) as *const u8,
+        false => rx_sk,
+    };
+    let Some(mut entry) = EVENTS.reserve::<DropRecord>(0) else {
+        count_lost();
+        return 0;
+    };
+    let dropped = unsafe { &mut *entry.as_mut_ptr() };
+    let record = &mut dropped.record;
+    fill_header(record, kind::DROP, sk);
+    fill_from_headers(record, ip, tcp);
+    // The device's namespace; a packet not yet (or no longer) on a device
+    // has its socket's.
+    let dev: *const u8 = read::<usize>(skb, offset!(skb_dev)) as *const u8;
+    record.netns = match dev.is_null() {
+        false => netns_at(dev, offset!(dev_nd_net)),
+        true => netns_at(sk, offset!(skc_net)),
+    };
+    record.stack_bytes = fill_stack(&ctx, &mut dropped.stack);
+    dropped.location = location;
+    dropped.reason = reason;
+    dropped.sock_port = read(sk, offset!(skc_num));
+    dropped.tcp_flags = read(tcp, TCP_FLAGS_BYTE as u32);
+    dropped._pad = 0;
+    entry.submit(wakeup());
     0
 }

@@ -159,8 +159,11 @@ impl Printer<'_> {
             return Ok(());
         }
         let ended = applied.ended.then(|| self.table.last_ended()).flatten();
-        let flow = ended.or_else(|| event.sock.and_then(|sock| self.table.flow(sock)));
-        let subject = match flow {
+        let flow = match &event.kind {
+            EventKind::Drop(_) => self.table.flow_of(event),
+            _ => ended.or_else(|| event.sock.and_then(|sock| self.table.flow(sock))),
+        };
+        let mut subject = match flow {
             Some(flow) => Subject::from(flow),
             None => Subject {
                 local: event.local,
@@ -169,9 +172,13 @@ impl Printer<'_> {
                 unit: None,
                 state: None,
                 reason: None,
+                drop_reason: None,
                 netns: event.netns,
             },
         };
+        if let EventKind::Drop(dropped) = &event.kind {
+            subject.drop_reason = Some(&dropped.reason);
+        }
         if !self.filter.matches(&subject) {
             return Ok(());
         }

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use crate::{
     model::{
+        drops::Drops,
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
         table::{ConnectionTable, TableCounts},
@@ -147,6 +148,8 @@ pub struct Observed {
     pub recent: Recent,
     pub totals: Totals,
     pub rate: Rate,
+    /// Segments the kernel dropped, for the Drops page.
+    pub drops: Drops,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -173,6 +176,10 @@ impl Observed {
     fn apply_event(&mut self, event: &Event) {
         self.now = self.now.max(event.ts);
         let applied = self.table.apply(event);
+        if let EventKind::Drop(_) = event.kind {
+            self.drops.record(event, applied.owner.as_ref());
+            return;
+        }
         if applied.ended {
             if let Some(flow) = self.table.last_ended()
                 && let Some(end) = flow
@@ -227,6 +234,7 @@ impl Observed {
             ended: self.table.ended().cloned().collect(),
             counts: self.table.counts(),
             recent: self.recent.clone(),
+            drops: self.drops.clone(),
             totals: self.totals,
             events_per_sec: self.rate.per_second(),
             now: self.now,
@@ -237,6 +245,7 @@ impl Observed {
         View {
             flows: Flows::Table(&self.table),
             recent: &self.recent,
+            drops: &self.drops,
             totals: self.totals,
             counts: self.table.counts(),
             events_per_sec: self.rate.per_second(),
@@ -253,6 +262,7 @@ pub struct Frozen {
     ended: Vec<Flow>,
     counts: TableCounts,
     recent: Recent,
+    drops: Drops,
     totals: Totals,
     events_per_sec: f64,
     now: Nanos,
@@ -266,6 +276,7 @@ impl Frozen {
                 ended: &self.ended,
             },
             recent: &self.recent,
+            drops: &self.drops,
             totals: self.totals,
             counts: self.counts,
             events_per_sec: self.events_per_sec,
@@ -279,6 +290,7 @@ impl Frozen {
 pub struct View<'a> {
     pub flows: Flows<'a>,
     pub recent: &'a Recent,
+    pub drops: &'a Drops,
     pub totals: Totals,
     pub counts: TableCounts,
     pub events_per_sec: f64,

@@ -109,6 +109,8 @@ pub struct Cursors {
     pub flows: usize,
     pub timeline: usize,
     pub closed: usize,
+    /// The newest drop selected on the Drops page (its stack is shown).
+    pub drops: usize,
 }
 
 impl Cursors {

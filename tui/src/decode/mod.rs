@@ -3,6 +3,7 @@
 //! addresses checked, stacks named. Nothing from the kernel is trusted: a
 //! record that does not make sense is an error the caller counts.
 
+pub mod drop_reasons;
 pub mod kallsyms;
 
 use std::{
@@ -12,17 +13,21 @@ use std::{
     sync::Arc,
 };
 
-use tcpscope_common::{ABSENT, COMM_LEN, Record, STACK_DEPTH, StackedRecord, kind};
+use tcpscope_common::{ABSENT, COMM_LEN, DropRecord, Record, STACK_DEPTH, StackedRecord, kind};
 
 use crate::model::event::{
-    Event, EventKind, Retransmit, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState,
+    Event, EventKind, PacketDrop, Retransmit, RetransmitCause, SockId, SocketLimits, Stack, Task,
+    TcpFlags, TcpState,
 };
+use drop_reasons::DropReasons;
 use kallsyms::Symbols;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("record of {0} bytes, expected at least {size}", size = size_of::<Record>())]
     Size(usize),
+    #[error("drop record of {0} bytes, expected {size}", size = size_of::<DropRecord>())]
+    DropSize(usize),
     #[error("unknown record kind {0}")]
     Kind(u8),
     #[error("unknown TCP state {0}")]
@@ -75,6 +80,9 @@ pub struct Decoder {
     retransmit_timer: Option<Range<u64>>,
     stacks: HashMap<Vec<u64>, Stack>,
     comms: HashMap<[u8; COMM_LEN], Arc<str>>,
+    drop_reasons: DropReasons,
+    /// Drop locations named, by address (a kernel has a few hundred).
+    locations: HashMap<u64, Arc<str>>,
 }
 
 impl Decoder {
@@ -90,11 +98,30 @@ impl Decoder {
             symbols,
             stacks: HashMap::new(),
             comms: HashMap::new(),
+            drop_reasons: DropReasons::default(),
+            locations: HashMap::new(),
         }
     }
 
-    /// Decodes one ring-buffer item: a [`Record`], or a [`StackedRecord`].
+    /// Names drop reasons with `reasons` (else they show as numbers).
+    pub fn with_drop_reasons(self, reasons: DropReasons) -> Self {
+        Self {
+            drop_reasons: reasons,
+            ..self
+        }
+    }
+
+    /// Decodes one ring-buffer item: a [`Record`], a [`StackedRecord`] or
+    /// a [`DropRecord`].
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Event, DecodeError> {
+        if bytes.get(std::mem::offset_of!(Record, kind)) == Some(&kind::DROP) {
+            if bytes.len() < size_of::<DropRecord>() {
+                return Err(DecodeError::DropSize(bytes.len()));
+            }
+            // SAFETY: as below, for DropRecord.
+            let dropped: DropRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            return self.decode_drop(&dropped);
+        }
         if bytes.len() >= size_of::<StackedRecord>() {
             // SAFETY: the length was checked and StackedRecord is plain old
             // data for which every bit pattern is valid; the read is
@@ -123,6 +150,7 @@ impl Decoder {
             kind::RESET_SENT => EventKind::ResetSent,
             kind::RESET_RECEIVED => EventKind::ResetReceived,
             kind::DESTROY => EventKind::Destroyed,
+            // Only with its drop fields: see decode_drop.
             other => return Err(DecodeError::Kind(other)),
         };
         Ok(Event {
@@ -133,6 +161,45 @@ impl Decoder {
             remote,
             task: self.task(record),
             kind,
+        })
+    }
+
+    /// A dropped segment. The probe filled the 4-tuple as received (the
+    /// packet's destination is the local end); a packet whose source port
+    /// is its socket's own port was on its way out, so the ends swap.
+    pub fn decode_drop(&mut self, dropped: &DropRecord) -> Result<Event, DecodeError> {
+        let record = &dropped.record;
+        let (mut local, mut remote) = endpoints(record)?;
+        let outgoing = dropped.sock_port != 0
+            && dropped.sock_port == remote.port()
+            && dropped.sock_port != local.port();
+        if outgoing {
+            std::mem::swap(&mut local, &mut remote);
+        }
+        let count = usize::try_from(record.stack_bytes).unwrap_or(0) / 8;
+        let stack = self.stack(&dropped.stack[..count.min(STACK_DEPTH)]);
+        if self.locations.len() >= STACK_CACHE {
+            self.locations.clear();
+        }
+        let location = self
+            .locations
+            .entry(dropped.location)
+            .or_insert_with(|| Arc::from(self.symbols.frame(dropped.location)))
+            .clone();
+        Ok(Event {
+            ts: self.wall_time(record.ts_ns),
+            sock: (record.sock != 0).then_some(SockId(record.sock)),
+            netns: record.netns,
+            local,
+            remote,
+            task: self.task(record),
+            kind: EventKind::Drop(PacketDrop {
+                reason: self.drop_reasons.name(dropped.reason),
+                location,
+                flags: TcpFlags(dropped.tcp_flags),
+                outgoing,
+                stack,
+            }),
         })
     }
 

@@ -166,6 +166,68 @@ pub struct Retransmit {
     pub state: Option<TcpState>,
 }
 
+/// The flags byte of a TCP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// Flag names, highest bit first, as tcpdump spells them.
+    const NAMES: [(u8, &'static str); 8] = [
+        (0x80, "CWR"),
+        (0x40, "ECE"),
+        (0x20, "URG"),
+        (0x10, "ACK"),
+        (0x08, "PSH"),
+        (0x04, "RST"),
+        (0x02, "SYN"),
+        (0x01, "FIN"),
+    ];
+
+    /// Parses [`fmt::Display`] output (`SYN|ACK`); None on an unknown name.
+    pub fn from_names(text: &str) -> Option<Self> {
+        text.split('|')
+            .filter(|name| !name.is_empty())
+            .try_fold(0u8, |bits, name| {
+                let (bit, _) = Self::NAMES
+                    .iter()
+                    .find(|(_, known)| known.eq_ignore_ascii_case(name))?;
+                Some(bits | bit)
+            })
+            .map(Self)
+    }
+}
+
+/// `SYN|ACK`, flags in header order from the lowest bit; empty for none.
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (bit, name) in Self::NAMES.iter().rev() {
+            if self.0 & bit != 0 {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A TCP segment the kernel dropped, with the kernel's own reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketDrop {
+    /// The kernel's name of the reason without its prefix, e.g.
+    /// `NETFILTER_DROP`, `NO_SOCKET`, `TCP_RFC7323_PAWS`.
+    pub reason: Arc<str>,
+    /// Where the kernel freed the packet, as `function+0xoffset`.
+    pub location: Arc<str>,
+    pub flags: TcpFlags,
+    /// Whether this host was sending the packet (it is usually receiving).
+    pub outgoing: bool,
+    pub stack: Option<Stack>,
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
@@ -185,6 +247,8 @@ pub enum EventKind {
     ResetSent,
     ResetReceived,
     Destroyed,
+    /// A segment of the flow (or of no flow) dropped by the kernel.
+    Drop(PacketDrop),
 }
 
 impl EventKind {
@@ -197,6 +261,7 @@ impl EventKind {
             Self::ResetSent => "reset_sent",
             Self::ResetReceived => "reset_received",
             Self::Destroyed => "destroy",
+            Self::Drop(_) => "drop",
         }
     }
 }
@@ -205,7 +270,8 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub ts: Nanos,
-    /// None for a RST sent in reply to a segment that matched no socket.
+    /// None for a RST sent in reply to a segment that matched no socket,
+    /// and for most drops of received segments (they have none yet).
     pub sock: Option<SockId>,
     /// Network namespace inode (0 when unknown).
     pub netns: u32,

@@ -30,6 +30,8 @@ pub enum Term {
     Addr(IpAddr),
     State(TcpState),
     Reason(EndReason),
+    /// A part of a drop reason's name, upper case (`reason:paws`).
+    DropReason(String),
     Netns(u32),
 }
 
@@ -43,6 +45,8 @@ pub struct Subject<'a> {
     pub unit: Option<&'a str>,
     pub state: Option<TcpState>,
     pub reason: Option<EndReason>,
+    /// The kernel's reason, for a dropped segment.
+    pub drop_reason: Option<&'a str>,
     pub netns: u32,
 }
 
@@ -55,6 +59,7 @@ impl<'a> From<&'a Flow> for Subject<'a> {
             unit: flow.unit.as_deref(),
             state: Some(flow.end.as_ref().map_or(flow.state, |end| end.last_state)),
             reason: flow.end.as_ref().map(|end| end.reason),
+            drop_reason: None,
             netns: flow.netns,
         }
     }
@@ -78,6 +83,9 @@ impl Term {
             }
             Self::State(state) => subject.state == Some(*state),
             Self::Reason(reason) => subject.reason == Some(*reason),
+            Self::DropReason(part) => subject
+                .drop_reason
+                .is_some_and(|reason| reason.contains(part.as_str())),
             Self::Netns(netns) => subject.netns == *netns,
         }
     }
@@ -173,9 +181,17 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
         "state" => Term::State(TcpState::from_name(value).ok_or_else(|| {
             format!("unknown state {value:?} (e.g. syn_sent, established, close_wait)")
         })?),
-        "reason" => Term::Reason(EndReason::from_name(value).ok_or_else(|| {
-            format!("unknown reason {value:?} (timeout, abandoned, refused, reset, closed)")
-        })?),
+        "reason" if !value.is_empty() => match EndReason::from_name(value) {
+            Some(reason) => Term::Reason(reason),
+            None => Term::DropReason(value.to_ascii_uppercase()),
+        },
+        "reason" => {
+            return Err(
+                "reason needs a flow end (timeout, abandoned, refused, reset, closed) or part \
+                 of a drop reason (e.g. paws, netfilter)"
+                    .to_string(),
+            );
+        }
         "comm" => return Err("comm needs a name".to_string()),
         "unit" => return Err("unit needs a name, e.g. unit:nginx or unit:docker".to_string()),
         other => return Err(format!("unknown key {other:?}")),
@@ -194,6 +210,7 @@ impl fmt::Display for Term {
             Self::Addr(addr) => write!(f, "addr:{addr}"),
             Self::State(state) => write!(f, "state:{}", state.name().to_ascii_lowercase()),
             Self::Reason(reason) => write!(f, "reason:{}", reason.name()),
+            Self::DropReason(part) => write!(f, "reason:{}", part.to_ascii_lowercase()),
             Self::Netns(netns) => write!(f, "netns:{netns}"),
         }
     }

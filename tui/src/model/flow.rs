@@ -121,6 +121,8 @@ pub struct Flow {
     pub limits: Option<SocketLimits>,
     pub resets_sent: u32,
     pub resets_received: u32,
+    /// Segments of the flow the kernel dropped.
+    pub drops: u32,
     pub end: Option<FlowEnd>,
 }
 
@@ -144,6 +146,7 @@ impl Flow {
             limits: None,
             resets_sent: 0,
             resets_received: 0,
+            drops: 0,
             end: None,
         }
     }

@@ -1,8 +1,13 @@
 //! The connection table: joins kernel events into flows keyed by socket,
 //! keeps the owner learnt in process context, ends a flow at CLOSE with its
-//! reason, and stays within a fixed size, counting what it evicts.
+//! reason, and stays within a fixed size, counting what it evicts. Drops
+//! join their flow by socket, or by namespace and 4-tuple when the kernel
+//! dropped the segment before finding a socket.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    net::SocketAddr,
+};
 
 use super::{
     event::{Event, EventKind, Nanos, SockId, Stack, Task, TcpState},
@@ -44,9 +49,16 @@ pub struct Applied {
     pub ended: bool,
 }
 
+/// A live flow's namespace, local and remote end.
+type Ends = (u32, SocketAddr, SocketAddr);
+
 #[derive(Debug, Default)]
 pub struct ConnectionTable {
     live: HashMap<SockId, Flow>,
+    /// Live flows by 4-tuple, for drops without a socket. Built at the
+    /// first such drop and kept from then on, so that a box without drops
+    /// does not pay for it; entries are checked against the flow on use.
+    by_tuple: Option<HashMap<Ends, SockId>>,
     /// The live flows in SYN_SENT: a screen lists connect attempts on every
     /// frame without scanning every flow.
     connecting: HashSet<SockId>,
@@ -75,6 +87,9 @@ impl ConnectionTable {
     }
 
     pub fn apply(&mut self, event: &Event) -> Applied {
+        if let EventKind::Drop(_) = event.kind {
+            return self.apply_drop(event);
+        }
         let Some(sock) = event.sock else {
             return Applied::default();
         };
@@ -121,10 +136,11 @@ impl ConnectionTable {
                 }
                 owner_of(flow)
             }
-            EventKind::Destroyed => match self.live.remove(&sock) {
+            EventKind::Destroyed => match self.remove_live(sock) {
                 Some(flow) => self.end(flow, event.ts, 0, None),
                 None => Applied::default(),
             },
+            EventKind::Drop(_) => self.apply_drop(event),
             // A SYN-ACK belongs to a request socket, which never becomes a
             // flow of its own: the accepted socket is a different one.
             EventKind::SynAckRetransmit { .. } => Applied::default(),
@@ -145,7 +161,7 @@ impl ConnectionTable {
                 new,
                 TcpState::SynSent | TcpState::SynRecv | TcpState::Listen
             );
-        if begins && self.live.remove(&sock).is_some() {
+        if begins && self.remove_live(sock).is_some() {
             // The socket was freed and reused without the table seeing its
             // CLOSE: the old flow's end is unknown.
             self.evicted_live += 1;
@@ -163,7 +179,7 @@ impl ConnectionTable {
             return owner_of(flow);
         }
         flow.state = old;
-        match self.live.remove(&sock) {
+        match self.remove_live(sock) {
             Some(flow) => self.end(flow, event.ts, err, stack.clone()),
             None => Applied::default(),
         }
@@ -183,15 +199,87 @@ impl ConnectionTable {
 
     /// The live flow of `sock`, created from `event` when new.
     fn flow_for(&mut self, sock: SockId, event: &Event) -> &mut Flow {
-        if !self.live.contains_key(&sock) && self.live.len() >= self.capacity.live {
+        let created = !self.live.contains_key(&sock);
+        if created && self.live.len() >= self.capacity.live {
             self.evict_idle_live();
         }
         let flow = self
             .live
             .entry(sock)
             .or_insert_with(|| Flow::new(sock, event.netns, event.local, event.remote, event.ts));
-        flow.touch(event);
+        if let Some(index) = &mut self.by_tuple {
+            let before = tuple(flow);
+            flow.touch(event);
+            if created || before != tuple(flow) {
+                index_flow(index, flow);
+            }
+        } else {
+            flow.touch(event);
+        }
         flow
+    }
+
+    fn remove_live(&mut self, sock: SockId) -> Option<Flow> {
+        let flow = self.live.remove(&sock)?;
+        if let Some(index) = &mut self.by_tuple
+            && index.get(&tuple(&flow)) == Some(&sock)
+        {
+            index.remove(&tuple(&flow));
+        }
+        Some(flow)
+    }
+
+    /// Counts a dropped segment on its flow, if the table has it: by the
+    /// socket the kernel dropped it at, else by namespace and 4-tuple.
+    fn apply_drop(&mut self, event: &Event) -> Applied {
+        if event.sock.is_none() {
+            self.refresh_tuple_index();
+        }
+        let Some(sock) = self.flow_of(event).map(|flow| flow.sock) else {
+            return Applied::default();
+        };
+        match self.live.get_mut(&sock) {
+            Some(flow) => {
+                flow.drops = flow.drops.saturating_add(1);
+                owner_of(flow)
+            }
+            None => Applied::default(),
+        }
+    }
+
+    /// The live flow an event belongs to: by its socket, or, for an event
+    /// without one (a drop before the socket lookup), by its namespace and
+    /// 4-tuple once a drop has needed the tuple index.
+    pub fn flow_of(&self, event: &Event) -> Option<&Flow> {
+        let by_sock = event.sock.filter(|sock| {
+            self.live
+                .get(sock)
+                .is_some_and(|flow| same_ends(flow, event))
+        });
+        let sock = match by_sock {
+            Some(sock) => sock,
+            None => {
+                let key = canonical((event.netns, event.local, event.remote));
+                *self.by_tuple.as_ref()?.get(&key)?
+            }
+        };
+        self.live.get(&sock).filter(|flow| same_ends(flow, event))
+    }
+
+    /// Builds the tuple index at its first use, and rebuilds it when stale
+    /// entries (flows whose ends changed) outnumber the flows.
+    fn refresh_tuple_index(&mut self) {
+        let stale = self
+            .by_tuple
+            .as_ref()
+            .is_none_or(|index| index.len() > 2 * self.live.len() + 1024);
+        if stale {
+            let mut index = HashMap::with_capacity(self.live.len());
+            for flow in self.live.values() {
+                index_flow(&mut index, flow);
+            }
+            self.by_tuple = Some(index);
+        }
     }
 
     /// Drops the longest-idle 1/64 of the live flows (at least one), so
@@ -204,9 +292,9 @@ impl ConnectionTable {
             .map(|flow| (flow.last_event, flow.sock))
             .collect();
         idle.select_nth_unstable(count - 1);
-        for (_, sock) in &idle[..count] {
-            self.live.remove(sock);
-            self.connecting.remove(sock);
+        for &(_, sock) in &idle[..count] {
+            self.remove_live(sock);
+            self.connecting.remove(&sock);
         }
         self.evicted_live += count as u64;
     }
@@ -264,6 +352,28 @@ impl ConnectionTable {
             evicted_ended: self.evicted_ended,
         }
     }
+}
+
+fn tuple(flow: &Flow) -> Ends {
+    canonical((flow.netns, flow.local, flow.remote))
+}
+
+/// An IPv4-mapped IPv6 end (a dual-stack socket's) as the IPv4 end its
+/// packets carry.
+fn canonical((netns, local, remote): Ends) -> Ends {
+    let plain = |end: SocketAddr| SocketAddr::new(end.ip().to_canonical(), end.port());
+    (netns, plain(local), plain(remote))
+}
+
+/// Indexes a flow whose local port is known (a connect's is 0 at first).
+pub(super) fn index_flow(index: &mut HashMap<Ends, SockId>, flow: &Flow) {
+    if flow.local.port() != 0 {
+        index.insert(tuple(flow), flow.sock);
+    }
+}
+
+fn same_ends(flow: &Flow, event: &Event) -> bool {
+    tuple(flow) == canonical((event.netns, event.local, event.remote))
 }
 
 fn owner_of(flow: &Flow) -> Applied {

@@ -94,6 +94,9 @@ impl ConnectionTable {
         if let Some(mut flow) = self.live.remove(&stand_in) {
             self.connecting.remove(&stand_in);
             flow.sock = sock;
+            if let Some(index) = &mut self.by_tuple {
+                super::index_flow(index, &flow);
+            }
             self.live.insert(sock, flow);
         }
     }

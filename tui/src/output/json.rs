@@ -101,6 +101,15 @@ enum Detail<'a> {
         retransmits: u8,
         timeouts: u8,
     },
+    Drop {
+        reason: &'a str,
+        location: &'a str,
+        /// The TCP flags of the segment, e.g. `SYN` or `ACK|PSH`.
+        flags: String,
+        /// This host was sending the segment (usually it was receiving).
+        outgoing: bool,
+        stack: &'a [String],
+    },
     None {},
 }
 
@@ -137,6 +146,13 @@ pub fn event_line(event: &Event, owner: Option<&Task>, forecast: Option<&Forecas
         } => Detail::SynAck {
             retransmits: *retransmits,
             timeouts: *timeouts,
+        },
+        EventKind::Drop(dropped) => Detail::Drop {
+            reason: &dropped.reason,
+            location: &dropped.location,
+            flags: dropped.flags.to_string(),
+            outgoing: dropped.outgoing,
+            stack: dropped.stack.as_deref().unwrap_or(&[]),
         },
         EventKind::ResetSent | EventKind::ResetReceived | EventKind::Destroyed => Detail::None {},
     };

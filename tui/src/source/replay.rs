@@ -28,8 +28,8 @@ use crate::{
     model::{
         errno,
         event::{
-            Event, EventKind, Nanos, Retransmit, RetransmitCause, SockId, SocketLimits, Task,
-            TcpState,
+            Event, EventKind, Nanos, PacketDrop, Retransmit, RetransmitCause, SockId, SocketLimits,
+            Task, TcpFlags, TcpState,
         },
     },
     output::json::{Endpoints, parse_rfc3339},
@@ -307,6 +307,17 @@ struct SynAckLine {
 }
 
 #[derive(Deserialize)]
+struct DropLine {
+    reason: String,
+    location: String,
+    flags: String,
+    #[serde(default)]
+    outgoing: bool,
+    #[serde(default)]
+    stack: Vec<String>,
+}
+
+#[derive(Deserialize)]
 struct StatsLine {
     lost: u64,
     malformed: u64,
@@ -365,6 +376,17 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
         "reset_sent" => EventKind::ResetSent,
         "reset_received" => EventKind::ResetReceived,
         "destroy" => EventKind::Destroyed,
+        "drop" => {
+            let line: DropLine = parse(text, &fields("drop"))?;
+            EventKind::Drop(PacketDrop {
+                reason: line.reason.into(),
+                location: line.location.into(),
+                flags: TcpFlags::from_names(&line.flags)
+                    .ok_or_else(|| format!("unknown TCP flags {:?}", line.flags))?,
+                outgoing: line.outgoing,
+                stack: (!line.stack.is_empty()).then(|| line.stack.into()),
+            })
+        }
         "stats" => {
             let line: StatsLine = parse(text, &fields("stats"))?;
             return Ok(Record::Stats {

@@ -95,6 +95,20 @@ fn every_event_kind_survives_the_json_contract() {
         },
         EventKind::ResetSent,
         EventKind::ResetReceived,
+        EventKind::Drop(PacketDrop {
+            reason: "TCP_RFC7323_PAWS".into(),
+            location: "tcp_validate_incoming+0x16b".into(),
+            flags: TcpFlags(0x18),
+            outgoing: false,
+            stack: Some(vec!["sk_skb_reason_drop+0x90".to_string()].into()),
+        }),
+        EventKind::Drop(PacketDrop {
+            reason: "NETFILTER_DROP".into(),
+            location: "nft_do_chain+0x42".into(),
+            flags: TcpFlags(0x02),
+            outgoing: true,
+            stack: None,
+        }),
     ];
     for kind in kinds {
         let original = event(kind);

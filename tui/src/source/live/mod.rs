@@ -24,7 +24,7 @@ use super::{
     survey::{Surveyor, Watch},
 };
 use crate::{
-    decode::{Bitfields, Decoder, kallsyms::Symbols},
+    decode::{Bitfields, Decoder, drop_reasons::DropReasons, kallsyms::Symbols},
     model::{
         event::{Event, Nanos},
         socket::Survey,
@@ -83,12 +83,15 @@ impl Live {
         )?;
         let kallsyms = fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
         let hz = clock.hz;
+        let drop_reasons = DropReasons::new(offsets::drop_reasons(&btf));
+        let drop_filter = drop_reasons.noise_filter();
         let decoder = Decoder::new(
             clock,
             Bitfields::from_offsets(&resolved.offsets),
             Symbols::parse(&kallsyms),
-        );
-        let mut probes = Probes::load(&resolved.offsets)?;
+        )
+        .with_drop_reasons(drop_reasons);
+        let mut probes = Probes::load(&resolved.offsets, &drop_filter)?;
         if probes.status.iter().all(|probe| probe.failure.is_some()) {
             let reasons: Vec<String> = probes.status.iter().map(|p| format!("  - {p}")).collect();
             bail!("no probe could attach:\n{}", reasons.join("\n"));

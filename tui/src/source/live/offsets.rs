@@ -233,6 +233,10 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
         skb_head: c.byte("sk_buff", "head", pointer, Optional)?,
         skb_network_header: c.byte("sk_buff", "network_header", 2, Optional)?,
         skb_transport_header: c.byte("sk_buff", "transport_header", 2, Optional)?,
+        skb_protocol: c.byte("sk_buff", "protocol", 2, Optional)?,
+        skb_dev: c.byte("sk_buff", "dev", pointer, Optional)?,
+        skb_sk: c.byte("sk_buff", "sk", pointer, Optional)?,
+        dev_nd_net: c.byte("net_device", "nd_net.net", pointer, Optional)?,
     };
     Ok(Resolved {
         offsets: Offsets {
@@ -241,6 +245,27 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
         },
         missing: c.missing,
     })
+}
+
+/// The members of `enum skb_drop_reason` as this kernel numbers them:
+/// `(name, number)`, e.g. `("SKB_DROP_REASON_NO_SOCKET", 3)`. Empty when
+/// the kernel has no such enum (before 5.17).
+pub fn drop_reasons(btf: &Btf) -> Vec<(String, u32)> {
+    btf.resolve_types_by_name("skb_drop_reason")
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|candidate| match candidate {
+            Type::Enum(found) => Some(found),
+            _ => None,
+        })
+        .map(|found| {
+            found
+                .members
+                .iter()
+                .filter_map(|member| Some((btf.resolve_name(member).ok()?, member.val())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether the 4-tuple, family and state fit in the socket's first
@@ -277,6 +302,10 @@ mod tests {
         assert_eq!(offsets.skc_in_head, 1, "one copy reads the 4-tuple");
         assert_ne!(offsets.skc_net, ABSENT);
         assert_ne!(offsets.skb_head, ABSENT);
+        assert_ne!(offsets.skb_protocol, ABSENT);
+        assert_ne!(offsets.skb_dev, ABSENT);
+        assert_ne!(offsets.skb_sk, ABSENT);
+        assert_ne!(offsets.dev_nd_net, ABSENT);
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         if release.starts_with("6.18") {
             assert_eq!(offsets.icsk_rto, 1184);
@@ -286,5 +315,23 @@ mod tests {
             assert_eq!(offsets.tp_retrans_stamp, 2176);
             assert_eq!(offsets.tp_total_retrans, 2200);
         }
+    }
+}
+
+#[cfg(test)]
+mod drop_reason_tests {
+    use super::*;
+
+    #[test]
+    fn the_running_kernel_names_its_drop_reasons() {
+        let Ok(btf) = Btf::from_file("/sys/kernel/btf/vmlinux") else {
+            eprintln!("skipped: no readable kernel BTF on this machine");
+            return;
+        };
+        let reasons = drop_reasons(&btf);
+        let named = |name: &str| reasons.iter().any(|(known, _)| known == name);
+        assert!(named("SKB_DROP_REASON_NOT_SPECIFIED"), "{reasons:?}");
+        assert!(named("SKB_DROP_REASON_NO_SOCKET"));
+        assert!(named("SKB_DROP_REASON_NETFILTER_DROP"));
     }
 }

@@ -8,7 +8,7 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::BtfTracePoint,
 };
-use tcpscope_common::Offsets;
+use tcpscope_common::{DropFilter, Offsets};
 
 use crate::source::ProbeStatus;
 
@@ -16,13 +16,14 @@ use crate::source::ProbeStatus;
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpscope"));
 
 /// Each program and the kernel event it attaches to (they share a name).
-pub const PROGRAMS: [&str; 6] = [
+pub const PROGRAMS: [&str; 7] = [
     "inet_sock_set_state",
     "tcp_retransmit_skb",
     "tcp_retransmit_synack",
     "tcp_send_reset",
     "tcp_receive_reset",
     "tcp_destroy_sock",
+    "kfree_skb",
 ];
 
 /// The loaded object: dropping it detaches every program.
@@ -32,12 +33,14 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Loads the object with `offsets` and attaches every program.
-    pub fn load(offsets: &Offsets) -> anyhow::Result<Self> {
+    /// Loads the object with `offsets` and the drop reasons to leave out,
+    /// and attaches every program.
+    pub fn load(offsets: &Offsets, drop_filter: &DropFilter) -> anyhow::Result<Self> {
         let btf = AyaBtf::from_sys_fs().context("reading /sys/kernel/btf/vmlinux")?;
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("OFFSETS", offsets, true)
+            .override_global("DROP_FILTER", drop_filter, true)
             .load(OBJECT)
             .context("loading tcpscope's eBPF object into the kernel")?;
         let status = PROGRAMS

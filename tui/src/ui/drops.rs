@@ -1,0 +1,193 @@
+//! The Drops page: segments the kernel dropped, with its own reason. On top,
+//! counts and drops per second per reason and per destination (the remote
+//! end, seen from this host); below, the newest drops with their 4-tuple,
+//! namespace, TCP flags, reason and where the kernel freed them; at the
+//! bottom, the kernel stack of the drop under the cursor. The filter
+//! applies (`reason:` matches part of a drop reason's name); with a filter
+//! set, the counts are those of the kept newest drops that match.
+//!
+//! ```text
+//! ── Drops by reason (12) ────────────── ── By destination ──────────────
+//!   Reason          Count   /s             Remote           Count   /s
+//!   NETFILTER_DROP     10  1.0             10.0.0.1:40112      10  1.0
+//! ── Newest drops ────────────────────────────────────────────────────────
+//!   When      Netns       Local        Remote          Flags  Reason  Location
+//! kernel stack of the drop:
+//!   sk_skb_reason_drop+0x90
+//! ```
+
+use ratatui::{
+    buffer::Buffer,
+    layout::{Constraint, Layout, Rect},
+    text::Line,
+    widgets::{Paragraph, Widget as _, Wrap},
+};
+
+use super::{
+    pane::{self, Rows, column},
+    theme::Theme,
+};
+use crate::{
+    app::{
+        state::State,
+        view::{Tone, format, window_start},
+    },
+    model::drops::Dropped,
+};
+
+/// Rows of the reason and destination tables, at most.
+const SUMMARY_ROWS: u16 = 8;
+/// Rows the newest-drops list keeps before the stack gets its lines.
+const LIST_ROWS: u16 = 6;
+
+pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = Theme::new(state.color);
+    let view = state.view();
+    let summary = view.drops.summary(&state.filter, view.now);
+    let cursor = state
+        .cursors
+        .drops
+        .min(summary.newest.len().saturating_sub(1));
+    let selected = summary.newest.get(cursor).copied();
+    let counted = summary.by_reason.len().max(summary.by_destination.len()) as u16;
+    let summary_height = (counted.max(1) + 2).min(SUMMARY_ROWS + 2);
+    let [top, list_and_stack] =
+        Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
+    let [reasons, destinations] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
+    let total: u64 = summary.by_reason.iter().map(|(_, count, _)| count).sum();
+    let scope = if summary.all {
+        ""
+    } else {
+        " of the newest, filtered"
+    };
+    let rate = |per_second: f64| format!("{per_second:.1}");
+    counts_table(
+        format!("Drops by reason ({total}{scope})"),
+        ("Reason", 12, 32),
+        summary
+            .by_reason
+            .iter()
+            .map(|(reason, count, per_second)| (reason.to_string(), *count, rate(*per_second))),
+        reasons,
+        buf,
+        &theme,
+    );
+    counts_table(
+        "By destination".to_string(),
+        ("Remote", 15, 47),
+        summary
+            .by_destination
+            .iter()
+            .map(|(remote, count, per_second)| (format::addr(*remote), *count, rate(*per_second))),
+        destinations,
+        buf,
+        &theme,
+    );
+
+    let inner_height = list_and_stack.height.saturating_sub(1);
+    let frames = selected
+        .and_then(|dropped| dropped.drop.stack.as_ref())
+        .map_or(0, |stack| stack.len() as u16);
+    let stack_rows = match frames {
+        0 => 0,
+        _ => (frames + 1).min(inner_height.saturating_sub(LIST_ROWS)),
+    };
+    let [list, stack_area] = Layout::vertical([Constraint::Min(0), Constraint::Length(stack_rows)])
+        .areas(list_and_stack);
+    let height = usize::from(list.height.saturating_sub(2));
+    let start = window_start(cursor, height);
+    let columns = [
+        column("When", 8, 8),
+        column("Netns", 10, 10),
+        column("Local", 21, 47),
+        column("Remote", 21, 47),
+        column("Flags", 3, 15),
+        column("Reason", 10, 32),
+        column("Location", 8, 48),
+    ];
+    let rows = summary
+        .newest
+        .iter()
+        .skip(start)
+        .take(height)
+        .map(|dropped| (Tone::Normal, cells(dropped, state.utc_offset)))
+        .collect();
+    let focused = true;
+    Rows {
+        columns: &columns,
+        rows,
+        start,
+        cursor,
+        focused,
+    }
+    .table(list.width, &theme)
+    .block(pane::block(
+        format!("Newest drops ({})", summary.newest.len()),
+        focused,
+        &theme,
+    ))
+    .render(list, buf);
+    if summary.newest.is_empty() {
+        pane::empty("The kernel has dropped no TCP segment.", list, buf, &theme);
+    }
+    if let Some(stack) = selected.and_then(|dropped| dropped.drop.stack.as_ref())
+        && stack_rows > 0
+    {
+        let lines: Vec<Line> =
+            std::iter::once(Line::styled("kernel stack of the drop:", theme.label()))
+                .chain(stack.iter().map(|frame| Line::from(format!("  {frame}"))))
+                .collect();
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .render(stack_area, buf);
+    }
+}
+
+/// One row of the newest drops.
+fn cells(dropped: &Dropped, utc_offset: i64) -> Vec<String> {
+    let direction = if dropped.drop.outgoing { " out" } else { "" };
+    vec![
+        format::time_of_day(dropped.at, utc_offset),
+        dropped.netns.to_string(),
+        format::addr(dropped.local),
+        format::addr(dropped.remote),
+        format!("{}{direction}", dropped.drop.flags),
+        dropped.drop.reason.to_string(),
+        dropped.drop.location.to_string(),
+    ]
+}
+
+/// A table of counts with drops per second, most first.
+fn counts_table(
+    title: String,
+    (heading, min, max): (&'static str, u16, u16),
+    rows: impl Iterator<Item = (String, u64, String)>,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
+    let columns = [
+        column(heading, min, max),
+        column("Count", 5, 10),
+        column("/s", 3, 8),
+    ];
+    let rows = rows
+        .take(usize::from(SUMMARY_ROWS))
+        .map(|(key, count, rate)| (Tone::Normal, vec![key, format::count(count), rate]))
+        .collect();
+    Rows {
+        columns: &columns,
+        rows,
+        start: 0,
+        cursor: usize::MAX,
+        focused: false,
+    }
+    .table(area.width, theme)
+    .block(pane::block(title, false, theme))
+    .render(area, buf);
+}
+
+#[cfg(test)]
+#[path = "drops_tests.rs"]
+mod tests;
