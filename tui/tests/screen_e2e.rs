@@ -124,11 +124,15 @@ fn headless_snapshot_of_a_replay() {
     let text = std::fs::read_to_string(&file).expect("the snapshot was written");
     assert_header_block(&text, &format!("port:{PORT}"));
     assert_only_the_port(&text);
+    let (screen, pages) = text
+        .split_once("\n[page: ")
+        .expect("the other pages follow the screen");
     assert_eq!(
-        text.lines().count(),
+        screen.lines().count(),
         10 + 48,
         "a 160x48 screen under the block"
     );
+    assert!(pages.starts_with("drops]"), "{pages}");
     let again = run(&file);
     assert!(
         !again.status.success(),

@@ -5,7 +5,7 @@
 use tui_input::InputRequest;
 
 use super::{
-    state::{Mode, Pane, State},
+    state::{Mode, Page, Pane, State},
     view::{attempts, closed, flows, timeline},
 };
 use crate::model::filter::Filter;
@@ -23,6 +23,8 @@ pub enum Action {
     CancelFilter,
     FocusNext,
     FocusPrevious,
+    /// Show a page of the screen.
+    ShowPage(Page),
     Up,
     Down,
     PageUp,
@@ -63,8 +65,17 @@ pub fn update(state: &mut State, action: Action) -> Effect {
             state.mode = Mode::Normal;
             state.filter_error = None;
         }
-        Action::FocusNext => state.focus = state.focus.next(),
-        Action::FocusPrevious => state.focus = state.focus.previous(),
+        Action::FocusNext => state.focus = state.focus.next(state.page),
+        Action::FocusPrevious => state.focus = state.focus.previous(state.page),
+        Action::ShowPage(page) => {
+            if state.page != page {
+                state.page = page;
+                state.focus = match page {
+                    Page::Connections => Pane::Flows,
+                    _ => page.panes()[0],
+                };
+            }
+        }
         Action::Up => move_cursor(state, |cursor, _| cursor.saturating_sub(1)),
         Action::Down => move_cursor(state, |cursor, _| cursor + 1),
         Action::PageUp => move_cursor(state, |cursor, _| cursor.saturating_sub(PAGE)),
@@ -122,6 +133,7 @@ fn rows(state: &State, pane: Pane) -> usize {
         Pane::Timeline => state.timeline_flow().map_or(0, |(flow, _)| {
             timeline::build(flow, view.recent, view.now).entries.len()
         }),
+        Pane::Drops => view.drops.summary(&state.filter, view.now).newest.len(),
     }
 }
 
@@ -134,6 +146,8 @@ fn pick(state: &mut State) {
         Pane::Closed => closed::at(&view, &state.filter, cursor),
         // Enter on the timeline lets it follow the Flows cursor again.
         Pane::Timeline => None,
+        // The Drops page shows the stack of the drop under the cursor.
+        Pane::Drops => return,
     };
     state.pinned = key;
     state.cursors.timeline = 0;

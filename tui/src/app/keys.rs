@@ -8,7 +8,10 @@ use tui_input::backend::crossterm::to_input_request;
 
 use super::{
     action::Action,
-    state::Mode::{self, Filter, Help, Normal},
+    state::{
+        Mode::{self, Filter, Help, Normal},
+        Page,
+    },
 };
 
 /// A key, with or without Ctrl.
@@ -36,7 +39,8 @@ pub struct Binding {
     pub action: Action,
     /// The footer's word for it; None keeps it out of the footer.
     pub short: Option<&'static str>,
-    /// The help overlay's description.
+    /// The help overlay's description; empty for a key another row
+    /// describes.
     pub help: &'static str,
 }
 
@@ -92,6 +96,22 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::CancelFilter,
         short: Some("cancel"),
         help: "close the box, keep the old filter",
+    },
+    Binding {
+        keys: &[char('1')],
+        label: "1-2",
+        modes: &[Normal],
+        action: Action::ShowPage(Page::Connections),
+        short: Some("pages"),
+        help: "pages: 1 connections (attempts, flows, timeline, closed), 2 drops",
+    },
+    Binding {
+        keys: &[char('2')],
+        label: "2",
+        modes: &[Normal],
+        action: Action::ShowPage(Page::Drops),
+        short: None,
+        help: "",
     },
     Binding {
         keys: &[key(KeyCode::Tab)],

@@ -25,31 +25,58 @@ pub enum Mode {
     Help,
 }
 
-/// The panes that take focus, in Tab order.
+/// The screen's pages, chosen with the number keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Connect attempts, flows, the RTO timeline and closed flows.
+    Connections,
+    /// Segments the kernel dropped, with its reasons.
+    Drops,
+}
+
+impl Page {
+    pub const ALL: [Page; 2] = [Self::Connections, Self::Drops];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connections => "connections",
+            Self::Drops => "drops",
+        }
+    }
+
+    /// The page's panes, in Tab order.
+    pub fn panes(self) -> &'static [Pane] {
+        match self {
+            Self::Connections => &[Pane::SynSent, Pane::Flows, Pane::Timeline, Pane::Closed],
+            Self::Drops => &[Pane::Drops],
+        }
+    }
+}
+
+/// The panes that take focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
     SynSent,
     Flows,
     Timeline,
     Closed,
+    Drops,
 }
 
 impl Pane {
-    const ORDER: [Pane; 4] = [Self::SynSent, Self::Flows, Self::Timeline, Self::Closed];
-
-    pub fn next(self) -> Self {
-        Self::ORDER[(self.index() + 1) % Self::ORDER.len()]
+    /// The next pane of `page` in Tab order.
+    pub fn next(self, page: Page) -> Self {
+        let order = page.panes();
+        order[(self.index(order) + 1) % order.len()]
     }
 
-    pub fn previous(self) -> Self {
-        Self::ORDER[(self.index() + Self::ORDER.len() - 1) % Self::ORDER.len()]
+    pub fn previous(self, page: Page) -> Self {
+        let order = page.panes();
+        order[(self.index(order) + order.len() - 1) % order.len()]
     }
 
-    fn index(self) -> usize {
-        Self::ORDER
-            .iter()
-            .position(|&pane| pane == self)
-            .unwrap_or(0)
+    fn index(self, order: &[Pane]) -> usize {
+        order.iter().position(|&pane| pane == self).unwrap_or(0)
     }
 }
 
@@ -120,6 +147,7 @@ impl Cursors {
             Pane::Flows => self.flows,
             Pane::Timeline => self.timeline,
             Pane::Closed => self.closed,
+            Pane::Drops => self.drops,
         }
     }
 
@@ -129,6 +157,7 @@ impl Cursors {
             Pane::Flows => &mut self.flows,
             Pane::Timeline => &mut self.timeline,
             Pane::Closed => &mut self.closed,
+            Pane::Drops => &mut self.drops,
         }
     }
 }
@@ -141,6 +170,7 @@ pub struct State {
     /// The source has nothing more to send (a recording ended).
     pub source_done: bool,
     pub mode: Mode,
+    pub page: Page,
     pub focus: Pane,
     pub cursors: Cursors,
     pub sort: SortKey,
@@ -167,6 +197,7 @@ impl State {
             source,
             source_done: false,
             mode: Mode::Normal,
+            page: Page::Connections,
             focus: Pane::Flows,
             cursors: Cursors::default(),
             sort: SortKey::default(),

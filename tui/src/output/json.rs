@@ -392,10 +392,16 @@ mod tests {
     #[test]
     fn unreadable_namespaces_are_counted_until_a_full_survey_reads_them() {
         let mut totals = Totals::default();
-        totals.take(&surveyed(Scope::Initial, &["netns 1: EPERM", "netns 2: EPERM"]));
+        totals.take(&surveyed(
+            Scope::Initial,
+            &["netns 1: EPERM", "netns 2: EPERM"],
+        ));
         assert_eq!(totals.netns_unreadable, 2);
         totals.take(&surveyed(Scope::Watched, &[]));
-        assert_eq!(totals.netns_unreadable, 2, "one socket's look-up says nothing");
+        assert_eq!(
+            totals.netns_unreadable, 2,
+            "one socket's look-up says nothing"
+        );
         let line = stats_line(0, totals, TableCounts::default(), &SourceInfo::default());
         assert!(line.contains("\"netns_unreadable\":2"), "{line}");
         totals.take(&surveyed(Scope::Full, &[]));

@@ -23,7 +23,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     }
     let theme = Theme::new(state.color);
     let width = area.width.min(100);
-    let height = area.height.min(BINDINGS.len() as u16 + 6);
+    let described = BINDINGS.iter().filter(|binding| !binding.help.is_empty());
+    let height = area.height.min(described.clone().count() as u16 + 6);
     let frame = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -39,8 +40,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         .map(|binding| binding.label.chars().count())
         .max()
         .unwrap_or(0);
-    let mut lines: Vec<Line> = BINDINGS
-        .iter()
+    let mut lines: Vec<Line> = described
         .map(|binding| {
             let modes = match binding.modes {
                 [Mode::Filter] => " (filter box)",

@@ -10,6 +10,8 @@ pub const WIDE: u16 = 140;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
     pub header: Rect,
+    /// Everything between the header and the status line: a page's body.
+    pub body: Rect,
     pub syn_sent: Rect,
     pub flows: Rect,
     pub timeline: Rect,
@@ -32,6 +34,7 @@ pub fn areas(area: Rect) -> Areas {
     };
     Areas {
         header,
+        body: panes,
         syn_sent,
         flows,
         timeline,

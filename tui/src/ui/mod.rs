@@ -36,7 +36,10 @@ pub mod timeline;
 
 use ratatui::{Frame, buffer::Buffer, layout::Rect};
 
-use crate::{app::state::State, model::socket::Tuple};
+use crate::{
+    app::state::{Page, State},
+    model::socket::Tuple,
+};
 
 /// Draws the whole screen, overlays included, and places the cursor.
 /// Returns the live flow whose socket details the timeline shows.
@@ -50,18 +53,37 @@ pub fn draw(frame: &mut Frame, state: &State) -> Option<Tuple> {
     shown
 }
 
-/// Draws every pane, without overlays: the view a snapshot holds. Returns
-/// the live flow the timeline shows.
+/// Draws the current page, without overlays: the view a snapshot holds.
+/// Returns the live flow the timeline shows.
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) -> Option<Tuple> {
     let areas = layout::areas(area);
     header::render(state, areas.header, buf);
-    syn_sent::render(state, areas.syn_sent, buf);
-    let under_cursor = flows::render(state, areas.flows, buf);
-    let shown = timeline::render_following(state, under_cursor, areas.timeline, buf);
-    closed::render(state, areas.closed, buf);
+    let shown = render_body(state, state.page, &areas, buf);
     footer::render_status(state, areas.status, buf);
     footer::render_keys(state, areas.footer, buf);
     shown
+}
+
+/// Draws `page`'s panes between the header and the status line.
+pub fn render_body(
+    state: &State,
+    page: Page,
+    areas: &layout::Areas,
+    buf: &mut Buffer,
+) -> Option<Tuple> {
+    match page {
+        Page::Connections => {
+            syn_sent::render(state, areas.syn_sent, buf);
+            let under_cursor = flows::render(state, areas.flows, buf);
+            let shown = timeline::render_following(state, under_cursor, areas.timeline, buf);
+            closed::render(state, areas.closed, buf);
+            shown
+        }
+        Page::Drops => {
+            drops::render(state, areas.body, buf);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -276,3 +276,34 @@ fn a_frozen_view_keeps_its_moment() {
         "{live}"
     );
 }
+
+#[test]
+fn number_keys_switch_pages_and_a_snapshot_holds_every_page() {
+    use crate::app::state::{Page, Pane};
+    let mut state = demo_state();
+    let connections = draw(&state, 160, 48);
+    assert!(connections.contains("Flows ("), "{connections}");
+    press(
+        &mut state,
+        &[Action::ShowPage(Page::Drops), Action::FocusNext],
+    );
+    assert_eq!((state.page, state.focus), (Page::Drops, Pane::Drops));
+    let drops = draw(&state, 160, 48);
+    assert!(
+        drops.contains("Drops by reason") && !drops.contains("Flows ("),
+        "{drops}"
+    );
+    press(&mut state, &[Action::ShowPage(Page::Connections)]);
+    assert_eq!(state.focus, Pane::Flows);
+    let file = super::text::snapshot(&state, 160, 48, state.observed.now);
+    for page in Page::ALL
+        .into_iter()
+        .filter(|page| *page != Page::Connections)
+    {
+        assert!(file.contains(&format!("[page: {}]", page.name())), "{file}");
+    }
+    assert!(
+        file.contains("Flows (") && file.contains("Drops by reason"),
+        "{file}"
+    );
+}

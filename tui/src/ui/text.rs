@@ -10,7 +10,7 @@ use ratatui::{
 
 use crate::{
     app::{
-        state::{Origin, State},
+        state::{Origin, Page, State},
         view::format,
     },
     model::event::Nanos,
@@ -44,7 +44,23 @@ pub fn screen(state: &State, width: u16, height: u16) -> String {
     buffer_text(&buf)
 }
 
-/// A snapshot file's text: the header block, then the screen.
+/// The other pages' bodies at `width` x `height`, each under its name, so
+/// that a snapshot holds every page whichever one is on screen.
+fn other_pages(state: &State, width: u16, height: u16) -> String {
+    let area = Rect::new(0, 0, width, height);
+    let areas = super::layout::areas(area);
+    let mut text = String::new();
+    for page in Page::ALL.into_iter().filter(|page| *page != state.page) {
+        let mut buf = Buffer::empty(areas.body);
+        let _ = super::render_body(state, page, &areas, &mut buf);
+        text.push_str(&format!("\n[page: {}]\n", page.name()));
+        text.push_str(&buffer_text(&buf));
+    }
+    text
+}
+
+/// A snapshot file's text: the header block, the screen, then the other
+/// pages.
 pub fn snapshot(state: &State, width: u16, height: u16, taken: Nanos) -> String {
     let view = state.view();
     let mut text = String::from("tcpscope snapshot\n");
@@ -95,5 +111,6 @@ pub fn snapshot(state: &State, width: u16, height: u16, taken: Nanos) -> String 
     field("view:", shown);
     text.push('\n');
     text.push_str(&screen(state, width, height));
+    text.push_str(&other_pages(state, width, height));
     text
 }
