@@ -52,9 +52,6 @@ pub struct Live {
     decoder: Decoder,
     /// Moves to its own thread when the source runs.
     surveyor: Option<Surveyor>,
-    /// The sockets open at start-up, surveyed once the probes were attached
-    /// so that nothing falls between the two.
-    initial: Survey,
     watch: Watch,
 }
 
@@ -102,8 +99,7 @@ impl Live {
             unsafe { AsyncFd::register_with_interest(probes.take_events()?, Interest::READABLE) }
                 .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
-        let mut surveyor = Surveyor::new(hz);
-        let initial = surveyor.survey(wall_now());
+        let surveyor = Surveyor::new(hz);
         let info = SourceInfo {
             origin: "live".to_string(),
             probes: probes.status.clone(),
@@ -116,34 +112,35 @@ impl Live {
                 lost,
                 decoder,
                 surveyor: Some(surveyor),
-                initial,
                 watch,
             },
             info,
         ))
     }
 
-    /// Sends the start-up survey, then drains the ring buffer into `sink`
-    /// until the receiver goes away: every [`DRAIN_EVERY`], or at once when
-    /// the probes wake it because the ring is filling up. Surveys come from
-    /// a thread of their own (sock_diag and /proc are blocking reads).
+    /// Sends the start-up survey of the sockets (taken after the probes
+    /// attached, so nothing falls between the two; events wait in the ring
+    /// meanwhile), then drains the ring buffer into `sink` until the
+    /// receiver goes away: every [`DRAIN_EVERY`], or at once when the probes
+    /// wake it because the ring is filling up. Surveys come from a thread of
+    /// their own (sock_diag and /proc are blocking reads), so the screen
+    /// draws its first frame while the first one runs.
     pub async fn run(mut self, sink: mpsc::Sender<Batch>) -> anyhow::Result<()> {
         let mut drain = time::interval(DRAIN_EVERY);
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let (lost, malformed) = (0, 0);
         let mut totals = Totals { lost, malformed };
-        let initial = std::mem::take(&mut self.initial);
-        if sink
-            .send(totals.batch(Vec::new(), Some(initial)))
-            .await
-            .is_err()
-        {
-            return Ok(());
-        }
         let mut surveys = match self.surveyor.take() {
             Some(surveyor) => spawn_surveys(surveyor, self.watch.clone())?,
             None => mpsc::channel(1).1,
         };
+        let initial = tokio::select! {
+            initial = surveys.recv() => initial,
+            () = sink.closed() => return Ok(()),
+        };
+        if sink.send(totals.batch(Vec::new(), initial)).await.is_err() {
+            return Ok(());
+        }
         let mut surveying = true;
         // The counters last sent: an idle tick with nothing new sends nothing.
         let mut sent = totals;
@@ -223,6 +220,9 @@ impl Totals {
 fn spawn_surveys(mut surveyor: Surveyor, watch: Watch) -> anyhow::Result<mpsc::Receiver<Survey>> {
     let (sink, surveys) = mpsc::channel(4);
     let work = move || {
+        if sink.blocking_send(surveyor.survey(wall_now())).is_err() {
+            return;
+        }
         let mut last_full = std::time::Instant::now();
         loop {
             thread::sleep(WATCH_EVERY);
