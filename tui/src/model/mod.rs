@@ -3,6 +3,7 @@
 //! runs the same on live probes, a replayed recording or a test's events.
 
 pub mod errno;
+pub mod destinations;
 pub mod event;
 pub mod filter;
 pub mod flow;
