@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use crate::{
     model::{
+        destinations::Destinations,
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
         table::{ConnectionTable, TableCounts},
@@ -147,6 +148,8 @@ pub struct Observed {
     pub recent: Recent,
     pub totals: Totals,
     pub rate: Rate,
+    /// Per remote address:port, the last minutes of connects and failures.
+    pub destinations: Destinations,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -171,6 +174,11 @@ impl Observed {
     fn apply_event(&mut self, event: &Event) {
         self.now = self.now.max(event.ts);
         let applied = self.table.apply(event);
+        let flow = match applied.ended {
+            true => self.table.last_ended(),
+            false => event.sock.and_then(|sock| self.table.flow(sock)),
+        };
+        self.destinations.record(event, flow);
         if applied.ended {
             if let Some(flow) = self.table.last_ended()
                 && let Some(end) = flow
@@ -225,6 +233,7 @@ impl Observed {
             ended: self.table.ended().cloned().collect(),
             counts: self.table.counts(),
             recent: self.recent.clone(),
+            destinations: self.destinations.clone(),
             totals: self.totals,
             events_per_sec: self.rate.per_second(),
             now: self.now,
@@ -235,6 +244,7 @@ impl Observed {
         View {
             flows: Flows::Table(&self.table),
             recent: &self.recent,
+            destinations: &self.destinations,
             totals: self.totals,
             counts: self.table.counts(),
             events_per_sec: self.rate.per_second(),
@@ -251,6 +261,7 @@ pub struct Frozen {
     ended: Vec<Flow>,
     counts: TableCounts,
     recent: Recent,
+    destinations: Destinations,
     totals: Totals,
     events_per_sec: f64,
     now: Nanos,
@@ -264,6 +275,7 @@ impl Frozen {
                 ended: &self.ended,
             },
             recent: &self.recent,
+            destinations: &self.destinations,
             totals: self.totals,
             counts: self.counts,
             events_per_sec: self.events_per_sec,
@@ -277,6 +289,7 @@ impl Frozen {
 pub struct View<'a> {
     pub flows: Flows<'a>,
     pub recent: &'a Recent,
+    pub destinations: &'a Destinations,
     pub totals: Totals,
     pub counts: TableCounts,
     pub events_per_sec: f64,

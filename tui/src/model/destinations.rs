@@ -244,9 +244,7 @@ impl Destinations {
             } => self.count(event.ts, remote, true, |tally| &mut tally.established),
             EventKind::Retransmit(retransmit) => {
                 match state.or(retransmit.state) == Some(TcpState::SynSent) {
-                    true => self.count(event.ts, remote, true, |tally| {
-                        &mut tally.syn_retransmits
-                    }),
+                    true => self.count(event.ts, remote, true, |tally| &mut tally.syn_retransmits),
                     false => self.count(event.ts, remote, false, |tally| &mut tally.retransmits),
                 }
             }

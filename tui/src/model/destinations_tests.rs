@@ -212,14 +212,19 @@ fn drops_count_toward_known_destinations_with_their_reason() {
     feed.connect(1, DB, 0);
     let db = addr(DB);
     feed.destinations.record_drop(10 * MS, db, "NETFILTER_DROP");
-    feed.destinations.record_drop(20 * MS, db, "TCP_RFC7323_PAWS");
+    feed.destinations
+        .record_drop(20 * MS, db, "TCP_RFC7323_PAWS");
     feed.destinations
         .record_drop(30 * MS, addr("10.9.9.9:1"), "NO_SOCKET");
     let summary = feed.summary(100, DB);
     assert_eq!(summary.tally.drops, 2);
     assert_eq!(summary.last_drop_reason, Some("TCP_RFC7323_PAWS"));
     assert_eq!(summary.verdict, Verdict::Lossy);
-    assert_eq!(feed.destinations.len(), 1, "an unknown remote stays unknown");
+    assert_eq!(
+        feed.destinations.len(),
+        1,
+        "an unknown remote stays unknown"
+    );
 }
 
 #[test]

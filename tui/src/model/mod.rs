@@ -2,8 +2,8 @@
 //! nothing of the screen, the kernel interface or the async runtime, so it
 //! runs the same on live probes, a replayed recording or a test's events.
 
-pub mod errno;
 pub mod destinations;
+pub mod errno;
 pub mod event;
 pub mod filter;
 pub mod flow;
