@@ -1,6 +1,7 @@
 //! `tcpscope --json`: applies every event to the connection table and prints
 //! the matching events, flow ends and a stats line about once a second,
-//! until the duration ends, the source ends, or a signal arrives.
+//! until the duration ends, the source ends, or a signal arrives; then a
+//! last stats line and a `destination` line per remote address:port.
 
 use std::{
     io::{self, Write},
@@ -15,6 +16,7 @@ use tokio::{
 
 use crate::{
     model::{
+        destinations::Destinations,
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
         forecast::forecast,
@@ -69,6 +71,8 @@ async fn print(
     stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut printer = Printer {
         table: ConnectionTable::default(),
+        destinations: Destinations::default(),
+        latest: 0,
         totals: Totals::default(),
         filter: &options.filter,
     };
@@ -95,12 +99,16 @@ async fn print(
         printer.batch(&batch, out)?;
     }
     printer.stats(source, out)?;
+    printer.destinations(source, out)?;
     out.flush()?;
     Ok(ended)
 }
 
 struct Printer<'a> {
     table: ConnectionTable,
+    destinations: Destinations,
+    /// The latest event's time.
+    latest: Nanos,
     totals: Totals,
     filter: &'a Filter,
 }
@@ -111,7 +119,13 @@ impl Printer<'_> {
         self.totals.lost = batch.lost;
         self.totals.malformed = batch.malformed;
         for event in &batch.events {
+            self.latest = self.latest.max(event.ts);
             let applied = self.table.apply(event);
+            let flow = match applied.ended {
+                true => self.table.last_ended(),
+                false => event.sock.and_then(|sock| self.table.flow(sock)),
+            };
+            self.destinations.record(event, flow);
             self.print(event, &applied, out)?;
         }
         Ok(())
@@ -145,6 +159,22 @@ impl Printer<'_> {
         writeln!(out, "{line}")?;
         if let Some(line) = ended.and_then(json::flow_end_line) {
             writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// A `destination` line per remote address:port that passes the
+    /// filter, over the window ending now (live) or at the recording's
+    /// last event (replay).
+    fn destinations(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
+        let at = match source.origin == "live" {
+            true => now(),
+            false => self.latest,
+        };
+        for summary in self.destinations.summaries(at) {
+            if self.filter.matches_destination(summary.remote) {
+                writeln!(out, "{}", json::destination_line(at, &summary))?;
+            }
         }
         Ok(())
     }
