@@ -1,7 +1,9 @@
 //! `tcpscope --json`: applies every event to the connection table and prints
 //! the matching events, flow ends and a stats line about once a second,
 //! until the duration ends, the source ends, or a signal arrives; then a
-//! last stats line and a `destination` line per remote address:port.
+//! last stats line and a `destination` line per remote address:port. Live,
+//! it also prints a `counters` line per namespace whose TCP counters moved,
+//! from a survey of every namespace each second.
 
 use std::{
     io::{self, Write},
@@ -16,6 +18,7 @@ use tokio::{
 
 use crate::{
     model::{
+        counters::NamespaceCounters,
         destinations::Destinations,
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
@@ -23,10 +26,14 @@ use crate::{
         table::{Applied, ConnectionTable},
     },
     output::json::{self, Totals},
-    source::{Batch, SourceInfo},
+    source::{
+        Batch, SourceInfo,
+        counters::{self, Survey},
+    },
 };
 
 const STATS_EVERY: Duration = Duration::from_secs(1);
+const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Options {
     pub duration: Option<Duration>,
@@ -72,9 +79,15 @@ async fn print(
     let mut printer = Printer {
         table: ConnectionTable::default(),
         destinations: Destinations::default(),
+        counters: NamespaceCounters::default(),
         latest: 0,
         totals: Totals::default(),
         filter: &options.filter,
+    };
+    // The host's counters say nothing about a recording.
+    let mut surveys = match source.origin == "live" {
+        true => Some(counters::spawn_surveys(COUNTERS_EVERY)?),
+        false => None,
     };
     // The first line says the probes are attached: scripts wait for it.
     stats.tick().await;
@@ -87,6 +100,7 @@ async fn print(
                 None => break Ended::SourceDone,
             },
             _ = stats.tick() => printer.stats(source, out),
+            survey = next_survey(&mut surveys) => printer.counters(&survey, out),
             () = &mut deadline, if options.duration.is_some() => break Ended::Duration,
             _ = interrupt.recv() => break Ended::Signal,
             _ = terminate.recv() => break Ended::Signal,
@@ -107,6 +121,7 @@ async fn print(
 struct Printer<'a> {
     table: ConnectionTable,
     destinations: Destinations,
+    counters: NamespaceCounters,
     /// The latest event's time.
     latest: Nanos,
     totals: Totals,
@@ -179,10 +194,44 @@ impl Printer<'_> {
         Ok(())
     }
 
+    /// A `counters` line per namespace whose watched counters moved.
+    fn counters(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
+        let alive: Vec<u32> = survey.samples.iter().map(|sample| sample.netns).collect();
+        self.counters.retain(&alive);
+        self.counters.root = survey.root;
+        for sample in &survey.samples {
+            self.counters
+                .update(sample.netns, survey.at, &sample.snapshot);
+            if !self.filter.matches_namespace(sample.netns) {
+                continue;
+            }
+            let line = self
+                .counters
+                .get(sample.netns)
+                .and_then(|counters| json::counters_line(sample.netns, counters));
+            if let Some(line) = line {
+                writeln!(out, "{line}")?;
+            }
+        }
+        Ok(())
+    }
+
     fn stats(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
         let line = json::stats_line(now(), self.totals, self.table.counts(), source);
         writeln!(out, "{line}")
     }
+}
+
+/// The next survey of the counters; never, when nothing surveys them (any
+/// more: a survey thread that ended is not waited on again).
+async fn next_survey(surveys: &mut Option<mpsc::Receiver<Survey>>) -> Survey {
+    if let Some(receiver) = surveys
+        && let Some(survey) = receiver.recv().await
+    {
+        return survey;
+    }
+    *surveys = None;
+    std::future::pending().await
 }
 
 fn now() -> Nanos {

@@ -147,6 +147,22 @@ impl Filter {
         })
     }
 
+    /// Whether a network namespace's counters pass: only netns terms say
+    /// anything about a namespace; the others are left out.
+    pub fn matches_namespace(&self, netns: u32) -> bool {
+        self.all.iter().all(|any| {
+            let mut netns_terms = any.iter().filter_map(|term| match term {
+                Term::Netns(wanted) => Some(*wanted == netns),
+                _ => None,
+            });
+            let mut seen = false;
+            netns_terms.any(|matched| {
+                seen = true;
+                matched
+            }) || !seen
+        })
+    }
+
     /// Whether some terms say nothing about destinations (see
     /// [`Self::matches_destination`]), for a pane to mention.
     pub fn skips_terms_for_destinations(&self) -> bool {

@@ -139,3 +139,10 @@ fn destinations_match_on_their_address_and_port_only() {
     assert!(!parse("port:5432 addr:10.0.0.7").skips_terms_for_destinations());
     assert!(parse("port:5432 comm:java").skips_terms_for_destinations());
 }
+
+#[test]
+fn namespaces_match_on_netns_terms_only() {
+    assert!(parse("").matches_namespace(7));
+    assert!(parse("netns:7,8 port:80 comm:java").matches_namespace(7));
+    assert!(!parse("netns:8 port:80").matches_namespace(7));
+}

@@ -2,6 +2,7 @@
 //! scripts, tests and recordings. Field names are stable; add, never rename.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use crate::{
     model::{
+        counters::Counters,
         destinations::{Summary, WINDOW},
         errno,
         event::{Event, EventKind, Nanos, SocketLimits, Task, TcpState},
@@ -294,6 +296,34 @@ pub fn destination_line(at: Nanos, summary: &Summary<'_>) -> String {
         last_drop_reason: summary.last_drop_reason,
     };
     to_line(&line)
+}
+
+#[derive(Serialize)]
+struct CountersLine<'a> {
+    kind: &'static str,
+    ts: String,
+    netns: u32,
+    /// Watched counters that moved since the previous sample, by name.
+    deltas: BTreeMap<&'a str, i64>,
+}
+
+/// The `counters` line of one namespace: the watched counters that moved
+/// in its latest sample (None when none did).
+pub fn counters_line(netns: u32, counters: &Counters) -> Option<String> {
+    let deltas: BTreeMap<&str, i64> = counters
+        .moved()
+        .map(|reading| (reading.counter.name, reading.delta))
+        .collect();
+    if deltas.is_empty() {
+        return None;
+    }
+    let line = CountersLine {
+        kind: "counters",
+        ts: rfc3339(counters.at),
+        netns,
+        deltas,
+    };
+    Some(to_line(&line))
 }
 
 fn to_line(line: &impl Serialize) -> String {
