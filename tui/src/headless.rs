@@ -196,12 +196,10 @@ impl Printer<'_> {
 
     /// A `counters` line per namespace whose watched counters moved.
     fn counters(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
-        let alive: Vec<u32> = survey.samples.iter().map(|sample| sample.netns).collect();
-        self.counters.retain(&alive);
-        self.counters.root = survey.root;
+        let samples = survey.samples.iter();
+        let samples = samples.map(|sample| (sample.netns, &sample.snapshot));
+        self.counters.survey(survey.at, survey.root, samples);
         for sample in &survey.samples {
-            self.counters
-                .update(sample.netns, survey.at, &sample.snapshot);
             if !self.filter.matches_namespace(sample.netns) {
                 continue;
             }

@@ -8,13 +8,14 @@ use std::collections::VecDeque;
 
 use crate::{
     model::{
+        counters::NamespaceCounters,
         destinations::Destinations,
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
         table::{ConnectionTable, TableCounts},
     },
     output::json::Totals,
-    source::Batch,
+    source::{Batch, counters::Survey},
 };
 
 /// How long a finished connect attempt stays in the SYN_SENT pane.
@@ -150,6 +151,8 @@ pub struct Observed {
     pub rate: Rate,
     /// Per remote address:port, the last minutes of connects and failures.
     pub destinations: Destinations,
+    /// The TCP counters of every network namespace, as last surveyed.
+    pub counters: NamespaceCounters,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -218,6 +221,13 @@ impl Observed {
             }),
             _ => {}
         }
+    }
+
+    /// Takes a survey of every namespace's counters.
+    pub fn apply_survey(&mut self, survey: &Survey) {
+        let samples = survey.samples.iter();
+        let samples = samples.map(|sample| (sample.netns, &sample.snapshot));
+        self.counters.survey(survey.at, survey.root, samples);
     }
 
     /// Moves the source's time on and samples the event rate.

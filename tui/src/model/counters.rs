@@ -333,9 +333,21 @@ impl NamespaceCounters {
             .update(at, snapshot);
     }
 
-    /// Forgets the namespaces not in `alive` (they were deleted).
-    pub fn retain(&mut self, alive: &[u32]) {
+    /// Takes a survey of every namespace at `at`: the namespaces not in
+    /// it are forgotten (they were deleted).
+    pub fn survey<'a>(
+        &mut self,
+        at: Nanos,
+        root: Option<u32>,
+        samples: impl IntoIterator<Item = (u32, &'a Snapshot)>,
+    ) {
+        let mut alive = Vec::new();
+        for (netns, snapshot) in samples {
+            self.update(netns, at, snapshot);
+            alive.push(netns);
+        }
         self.namespaces.retain(|netns, _| alive.contains(netns));
+        self.root = root;
     }
 
     pub fn get(&self, netns: u32) -> Option<&Counters> {

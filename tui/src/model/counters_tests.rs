@@ -152,7 +152,7 @@ fn namespaces_list_root_first_then_by_activity() {
     all.update(30, 2 * SECOND, &quiet);
     let order: Vec<u32> = all.by_activity().iter().map(|(netns, _)| *netns).collect();
     assert_eq!(order, [30, 20, 10]);
-    all.retain(&[30, 10]);
+    all.survey(3 * SECOND, Some(30), [(30, &quiet), (10, &quiet)]);
     assert_eq!(all.len(), 2);
     assert!(all.get(20).is_none());
 }

@@ -21,6 +21,7 @@
 //! The filter box and the help are drawn over the panes.
 
 pub mod closed;
+pub mod counters;
 pub mod destinations;
 pub mod filter_box;
 pub mod flows;
