@@ -31,7 +31,8 @@ pub struct NamespaceSample {
 pub struct Survey {
     pub at: Nanos,
     pub samples: Vec<NamespaceSample>,
-    /// The namespace of pid 1, the root one (when readable).
+    /// The root namespace: pid 1's, or tcpscope's own when pid 1's cannot
+    /// be read (inside some containers).
     pub root: Option<u32>,
 }
 
@@ -73,9 +74,9 @@ pub fn namespaces() -> Vec<(u32, u32)> {
 
 /// Reads every namespace's counters now.
 pub fn survey() -> Survey {
-    let root = fs::metadata("/proc/1/ns/net")
-        .ok()
-        .and_then(|meta| u32::try_from(meta.ino()).ok());
+    let root = ["/proc/1/ns/net", "/proc/self/ns/net"]
+        .into_iter()
+        .find_map(|path| u32::try_from(fs::metadata(path).ok()?.ino()).ok());
     let samples = namespaces()
         .into_iter()
         .filter_map(|(netns, pid)| {
