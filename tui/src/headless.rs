@@ -1,6 +1,9 @@
 //! `tcpscope --json`: applies every event to the connection table and prints
 //! the matching events, flow ends and a stats line about once a second,
-//! until the duration ends, the source ends, or a signal arrives.
+//! until the duration ends, the source ends, or a signal arrives; then a
+//! last stats line and a `destination` line per remote address:port. Live,
+//! it also prints a `counters` line per namespace whose TCP counters moved,
+//! from a survey of every namespace each second.
 
 use std::{
     io::{self, Write},
@@ -15,6 +18,8 @@ use tokio::{
 
 use crate::{
     model::{
+        counters::NamespaceCounters,
+        destinations::Destinations,
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
         forecast::forecast,
@@ -72,6 +77,9 @@ async fn print(
     stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut printer = Printer {
         table: ConnectionTable::default(),
+        destinations: Destinations::default(),
+        counters: NamespaceCounters::default(),
+        latest: 0,
         totals: Totals::default(),
         filter: &options.filter,
         sockinfo: options.sockinfo,
@@ -100,12 +108,17 @@ async fn print(
         printer.batch(&batch, out)?;
     }
     printer.stats(source, out)?;
+    printer.destinations(source, out)?;
     out.flush()?;
     Ok(ended)
 }
 
 struct Printer<'a> {
     table: ConnectionTable,
+    destinations: Destinations,
+    counters: NamespaceCounters,
+    /// The latest event's time.
+    latest: Nanos,
     totals: Totals,
     filter: &'a Filter,
     sockinfo: bool,
@@ -117,7 +130,13 @@ impl Printer<'_> {
     fn batch(&mut self, batch: &Batch, out: &mut impl Write) -> io::Result<()> {
         self.totals.take(batch);
         for event in &batch.events {
+            self.latest = self.latest.max(event.ts);
             let applied = self.table.apply(event);
+            let flow = match applied.ended {
+                true => self.table.last_ended(),
+                false => event.sock.and_then(|sock| self.table.flow(sock)),
+            };
+            self.destinations.record(event, flow);
             self.print(event, &applied, out)?;
         }
         if let Some(survey) = &batch.survey {
@@ -142,7 +161,11 @@ impl Printer<'_> {
                 writeln!(out, "{}", json::flow_line(flow, forecast.as_ref()))?;
             }
         }
-        if !self.sockinfo || survey.scope == Scope::Watched {
+        if survey.scope == Scope::Watched {
+            return Ok(());
+        }
+        self.counters(survey, out)?;
+        if !self.sockinfo {
             return Ok(());
         }
         for flow in self.table.live() {
@@ -190,6 +213,42 @@ impl Printer<'_> {
         writeln!(out, "{line}")?;
         if let Some(line) = ended.and_then(json::flow_end_line) {
             writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// A `destination` line per remote address:port that passes the
+    /// filter, over the window ending now (live) or at the recording's
+    /// last event (replay).
+    fn destinations(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
+        let at = match source.origin == "live" {
+            true => now(),
+            false => self.latest,
+        };
+        for summary in self.destinations.summaries(at) {
+            if self.filter.matches_destination(summary.remote) {
+                writeln!(out, "{}", json::destination_line(at, &summary))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `counters` line per namespace whose watched counters moved.
+    fn counters(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
+        let samples = survey.counters.iter();
+        let samples = samples.map(|(netns, counters)| (*netns, counters));
+        self.counters.survey(survey.at, survey.root, samples);
+        for (netns, _) in &survey.counters {
+            if !self.filter.matches_namespace(*netns) {
+                continue;
+            }
+            let line = self
+                .counters
+                .get(*netns)
+                .and_then(|counters| json::counters_line(*netns, counters));
+            if let Some(line) = line {
+                writeln!(out, "{line}")?;
+            }
         }
         Ok(())
     }

@@ -134,6 +134,7 @@ fn rows(state: &State, pane: Pane) -> usize {
             timeline::build(flow, view.recent, view.now).entries.len()
         }),
         Pane::Drops => view.drops.summary(&state.filter, view.now).newest.len(),
+        Pane::Destinations | Pane::Counters => 0,
     }
 }
 
@@ -146,8 +147,9 @@ fn pick(state: &mut State) {
         Pane::Closed => closed::at(&view, &state.filter, cursor),
         // Enter on the timeline lets it follow the Flows cursor again.
         Pane::Timeline => None,
-        // The Drops page shows the stack of the drop under the cursor.
-        Pane::Drops => return,
+        // The Drops page shows the stack of the drop under the cursor; the
+        // other pages have no rows to pick.
+        Pane::Drops | Pane::Destinations | Pane::Counters => return,
     };
     state.pinned = key;
     state.cursors.timeline = 0;

@@ -8,9 +8,12 @@ use std::collections::VecDeque;
 
 use crate::{
     model::{
+        counters::NamespaceCounters,
+        destinations::Destinations,
         drops::Drops,
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
+        socket::Scope,
         table::{ConnectionTable, TableCounts},
     },
     output::json::Totals,
@@ -150,6 +153,10 @@ pub struct Observed {
     pub rate: Rate,
     /// Segments the kernel dropped, for the Drops page.
     pub drops: Drops,
+    /// Per remote address:port, the last minutes of connects and failures.
+    pub destinations: Destinations,
+    /// The TCP counters of every network namespace, as last surveyed.
+    pub counters: NamespaceCounters,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -170,16 +177,37 @@ impl Observed {
         if let Some(survey) = &batch.survey {
             self.now = self.now.max(survey.at);
             self.table.apply_survey(survey);
+            if survey.scope != Scope::Watched {
+                let samples = survey
+                    .counters
+                    .iter()
+                    .map(|(netns, counters)| (*netns, counters));
+                self.counters.survey(survey.at, survey.root, samples);
+            }
         }
     }
 
     fn apply_event(&mut self, event: &Event) {
         self.now = self.now.max(event.ts);
         let applied = self.table.apply(event);
-        if let EventKind::Drop(_) = event.kind {
+        if let EventKind::Drop(drop) = &event.kind {
             self.drops.record(event, applied.owner.as_ref());
+            // The end the segment was going to: for a segment this host
+            // received, its local end, which a client connected to.
+            let toward = if drop.outgoing {
+                event.remote
+            } else {
+                event.local
+            };
+            self.destinations
+                .record_drop(event.ts, toward, &drop.reason);
             return;
         }
+        let flow = match applied.ended {
+            true => self.table.last_ended(),
+            false => event.sock.and_then(|sock| self.table.flow(sock)),
+        };
+        self.destinations.record(event, flow);
         if applied.ended {
             if let Some(flow) = self.table.last_ended()
                 && let Some(end) = flow
@@ -235,6 +263,7 @@ impl Observed {
             counts: self.table.counts(),
             recent: self.recent.clone(),
             drops: self.drops.clone(),
+            destinations: self.destinations.clone(),
             totals: self.totals,
             events_per_sec: self.rate.per_second(),
             now: self.now,
@@ -246,6 +275,7 @@ impl Observed {
             flows: Flows::Table(&self.table),
             recent: &self.recent,
             drops: &self.drops,
+            destinations: &self.destinations,
             totals: self.totals,
             counts: self.table.counts(),
             events_per_sec: self.rate.per_second(),
@@ -263,6 +293,7 @@ pub struct Frozen {
     counts: TableCounts,
     recent: Recent,
     drops: Drops,
+    destinations: Destinations,
     totals: Totals,
     events_per_sec: f64,
     now: Nanos,
@@ -277,6 +308,7 @@ impl Frozen {
             },
             recent: &self.recent,
             drops: &self.drops,
+            destinations: &self.destinations,
             totals: self.totals,
             counts: self.counts,
             events_per_sec: self.events_per_sec,
@@ -291,6 +323,7 @@ pub struct View<'a> {
     pub flows: Flows<'a>,
     pub recent: &'a Recent,
     pub drops: &'a Drops,
+    pub destinations: &'a Destinations,
     pub totals: Totals,
     pub counts: TableCounts,
     pub events_per_sec: f64,

@@ -32,15 +32,26 @@ pub enum Page {
     Connections,
     /// Segments the kernel dropped, with its reasons.
     Drops,
+    /// Per remote address:port, the last minutes of connects and failures.
+    Destinations,
+    /// Every namespace's TCP counters that moved.
+    Counters,
 }
 
 impl Page {
-    pub const ALL: [Page; 2] = [Self::Connections, Self::Drops];
+    pub const ALL: [Page; 4] = [
+        Self::Connections,
+        Self::Drops,
+        Self::Destinations,
+        Self::Counters,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Connections => "connections",
             Self::Drops => "drops",
+            Self::Destinations => "destinations",
+            Self::Counters => "counters",
         }
     }
 
@@ -49,6 +60,8 @@ impl Page {
         match self {
             Self::Connections => &[Pane::SynSent, Pane::Flows, Pane::Timeline, Pane::Closed],
             Self::Drops => &[Pane::Drops],
+            Self::Destinations => &[Pane::Destinations],
+            Self::Counters => &[Pane::Counters],
         }
     }
 }
@@ -61,6 +74,8 @@ pub enum Pane {
     Timeline,
     Closed,
     Drops,
+    Destinations,
+    Counters,
 }
 
 impl Pane {
@@ -138,6 +153,8 @@ pub struct Cursors {
     pub closed: usize,
     /// The newest drop selected on the Drops page (its stack is shown).
     pub drops: usize,
+    /// Where the cursor keys go on a page without a cursor.
+    unused: usize,
 }
 
 impl Cursors {
@@ -148,6 +165,7 @@ impl Cursors {
             Pane::Timeline => self.timeline,
             Pane::Closed => self.closed,
             Pane::Drops => self.drops,
+            Pane::Destinations | Pane::Counters => 0,
         }
     }
 
@@ -158,6 +176,8 @@ impl Cursors {
             Pane::Timeline => &mut self.timeline,
             Pane::Closed => &mut self.closed,
             Pane::Drops => &mut self.drops,
+            // Read at a glance: no row to pick.
+            Pane::Destinations | Pane::Counters => &mut self.unused,
         }
     }
 }

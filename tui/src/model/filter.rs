@@ -91,6 +91,24 @@ impl Term {
     }
 }
 
+impl Term {
+    /// Whether a destination `remote` matches, when the term is about one.
+    fn about_destination(&self, remote: SocketAddr) -> Option<bool> {
+        match self {
+            Self::Port(port) | Self::DestPort(port) => Some(remote.port() == *port),
+            Self::Addr(addr) => Some(same_ip(remote.ip(), *addr)),
+            Self::SourcePort(_)
+            | Self::Pid(_)
+            | Self::Comm(_)
+            | Self::Unit(_)
+            | Self::State(_)
+            | Self::Reason(_)
+            | Self::DropReason(_)
+            | Self::Netns(_) => None,
+        }
+    }
+}
+
 /// Compares addresses, treating an IPv4-mapped IPv6 address as its IPv4 one.
 fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
@@ -130,6 +148,46 @@ impl Filter {
 
     pub fn matches_flow(&self, flow: &Flow) -> bool {
         self.matches(&Subject::from(flow))
+    }
+
+    /// Whether a destination (a remote address:port) passes: terms about
+    /// the remote end (port, dport, addr) must match it; terms about the
+    /// local end, the owner or one flow (sport, pid, comm, state, reason,
+    /// netns) say nothing about a destination and are left out.
+    pub fn matches_destination(&self, remote: SocketAddr) -> bool {
+        self.all.iter().all(|any| {
+            let mut said = any.iter().filter_map(|term| term.about_destination(remote));
+            let mut seen = false;
+            said.any(|matched| {
+                seen = true;
+                matched
+            }) || !seen
+        })
+    }
+
+    /// Whether a network namespace's counters pass: only netns terms say
+    /// anything about a namespace; the others are left out.
+    pub fn matches_namespace(&self, netns: u32) -> bool {
+        self.all.iter().all(|any| {
+            let mut netns_terms = any.iter().filter_map(|term| match term {
+                Term::Netns(wanted) => Some(*wanted == netns),
+                _ => None,
+            });
+            let mut seen = false;
+            netns_terms.any(|matched| {
+                seen = true;
+                matched
+            }) || !seen
+        })
+    }
+
+    /// Whether some terms say nothing about destinations (see
+    /// [`Self::matches_destination`]), for a pane to mention.
+    pub fn skips_terms_for_destinations(&self) -> bool {
+        self.all
+            .iter()
+            .flatten()
+            .any(|term| !matches!(term, Term::Port(_) | Term::DestPort(_) | Term::Addr(_)))
     }
 }
 

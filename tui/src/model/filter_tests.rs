@@ -122,3 +122,32 @@ fn a_filter_prints_as_it_parses() {
     assert_eq!(parse(text).to_string(), text);
     assert_eq!(parse("443").to_string(), "port:443");
 }
+
+#[test]
+fn destinations_match_on_their_address_and_port_only() {
+    let db: std::net::SocketAddr = "10.0.0.7:5432".parse().expect("address");
+    for matching in [
+        "",
+        "5432",
+        "port:80,5432",
+        "dport:5432",
+        "addr:10.0.0.7",
+        "addr:::ffff:10.0.0.7 port:5432",
+        "comm:java",
+        "pid:1 state:syn_sent reason:timeout netns:7 sport:40000",
+    ] {
+        assert!(parse(matching).matches_destination(db), "{matching:?}");
+    }
+    for failing in ["80", "dport:80", "addr:10.0.0.8", "comm:java port:80"] {
+        assert!(!parse(failing).matches_destination(db), "{failing:?}");
+    }
+    assert!(!parse("port:5432 addr:10.0.0.7").skips_terms_for_destinations());
+    assert!(parse("port:5432 comm:java").skips_terms_for_destinations());
+}
+
+#[test]
+fn namespaces_match_on_netns_terms_only() {
+    assert!(parse("").matches_namespace(7));
+    assert!(parse("netns:7,8 port:80 comm:java").matches_namespace(7));
+    assert!(!parse("netns:8 port:80").matches_namespace(7));
+}

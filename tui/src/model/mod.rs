@@ -2,6 +2,8 @@
 //! nothing of the screen, the kernel interface or the async runtime, so it
 //! runs the same on live probes, a replayed recording or a test's events.
 
+pub mod counters;
+pub mod destinations;
 pub mod drops;
 pub mod errno;
 pub mod event;

@@ -6,7 +6,10 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use super::event::{Nanos, SocketLimits, Task, TcpState};
+use super::{
+    counters::Snapshot,
+    event::{Nanos, SocketLimits, Task, TcpState},
+};
 
 /// Who holds a socket open, as /proc tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +148,11 @@ pub struct Survey {
     pub scope: Scope,
     pub sockets: Vec<SocketEntry>,
     pub namespaces: Vec<NamespaceLimits>,
+    /// Each namespace's TCP counters (netstat and snmp), by inode.
+    pub counters: Vec<(u32, Snapshot)>,
+    /// The root namespace's inode (init's, or tcpscope's own when init's
+    /// cannot be read).
+    pub root: Option<u32>,
     /// Namespaces that could not be read, with why.
     pub failures: Vec<String>,
 }

@@ -58,7 +58,7 @@ fn survey(scope: Scope, sockets: Vec<SocketEntry>) -> Survey {
             },
         }],
         sockets,
-        failures: Vec::new(),
+        ..Survey::default()
     }
 }
 

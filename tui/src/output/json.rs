@@ -2,6 +2,7 @@
 //! scripts, tests and recordings. Field names are stable; add, never rename.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -10,6 +11,8 @@ use serde::Serialize;
 
 use crate::{
     model::{
+        counters::Counters,
+        destinations::{Summary, WINDOW},
         errno,
         event::{Event, EventKind, Nanos, SocketLimits, Task, TcpState},
         flow::Flow,
@@ -361,6 +364,82 @@ pub fn stats_line(at: Nanos, totals: Totals, counts: TableCounts, source: &Sourc
             .collect(),
     };
     to_line(&line)
+}
+
+#[derive(Serialize)]
+struct DestinationLine<'a> {
+    kind: &'static str,
+    ts: String,
+    family: u8,
+    daddr: IpAddr,
+    dport: u16,
+    /// How far back the counts reach.
+    window_s: u64,
+    verdict: &'static str,
+    attempts: u32,
+    established: u32,
+    timeouts: u32,
+    refused: u32,
+    resets: u32,
+    abandoned: u32,
+    syn_retransmits: u32,
+    retransmits: u32,
+    drops: u32,
+    last_drop_reason: Option<&'a str>,
+}
+
+/// The `destination` line of one remote address:port: its counts over the
+/// window that ends at `at`, and its verdict.
+pub fn destination_line(at: Nanos, summary: &Summary<'_>) -> String {
+    let tally = &summary.tally;
+    let line = DestinationLine {
+        kind: "destination",
+        ts: rfc3339(at),
+        family: if summary.remote.is_ipv4() { 4 } else { 6 },
+        daddr: summary.remote.ip(),
+        dport: summary.remote.port(),
+        window_s: WINDOW / 1_000_000_000,
+        verdict: summary.verdict.name(),
+        attempts: tally.attempts,
+        established: tally.established,
+        timeouts: tally.timeouts,
+        refused: tally.refused,
+        resets: tally.resets,
+        abandoned: tally.abandoned,
+        syn_retransmits: tally.syn_retransmits,
+        retransmits: tally.retransmits,
+        drops: tally.drops,
+        last_drop_reason: summary.last_drop_reason,
+    };
+    to_line(&line)
+}
+
+#[derive(Serialize)]
+struct CountersLine<'a> {
+    kind: &'static str,
+    ts: String,
+    netns: u32,
+    /// Watched counters that moved since the previous sample, by name.
+    deltas: BTreeMap<&'a str, i64>,
+}
+
+/// The `counters` line of one namespace: the watched counters that moved
+/// in its latest sample (None when none did).
+pub fn counters_line(netns: u32, counters: &Counters) -> Option<String> {
+    let deltas: BTreeMap<&str, i64> = counters
+        .moved()
+        .map(|reading| (reading.counter.name, reading.delta))
+        .collect();
+    if deltas.is_empty() {
+        return None;
+    }
+    let line = CountersLine {
+        kind: "counters",
+        ts: rfc3339(counters.at),
+        netns,
+        deltas,
+    };
+    Some(to_line(&line))
 }
 
 fn to_line(line: &impl Serialize) -> String {

@@ -2,6 +2,7 @@
 //! recording, a test's fake) sends the same [`Batch`]es down the same
 //! channel, so everything downstream is indifferent to which one runs.
 
+pub mod counters;
 pub mod live;
 pub mod replay;
 pub mod survey;

@@ -21,6 +21,8 @@
 //! The filter box and the help are drawn over the panes.
 
 pub mod closed;
+pub mod counters;
+pub mod destinations;
 pub mod drops;
 pub mod filter_box;
 pub mod flows;
@@ -81,6 +83,14 @@ pub fn render_body(
         }
         Page::Drops => {
             drops::render(state, areas.body, buf);
+            None
+        }
+        Page::Destinations => {
+            destinations::render(state, areas.body, buf);
+            None
+        }
+        Page::Counters => {
+            counters::render(state, areas.body, buf);
             None
         }
     }

@@ -50,7 +50,7 @@ fn demo() -> (Batch, Nanos) {
 }
 
 /// The screen's state at the end of the demo recording.
-fn demo_state() -> State {
+pub(super) fn demo_state() -> State {
     let source = SourceHeader {
         origin: Origin::Replay {
             path: "assets/demo.jsonl".to_string(),
@@ -78,7 +78,7 @@ fn draw(state: &State, width: u16, height: u16) -> String {
     buffer_text(terminal.backend().buffer())
 }
 
-fn pane<T>(
+pub(super) fn pane<T>(
     state: &State,
     width: u16,
     height: u16,

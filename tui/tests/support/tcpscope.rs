@@ -149,6 +149,31 @@ impl Tcpscope {
         }
     }
 
+    /// Waits until `count` lines match `pred`; returns how many matched
+    /// when it stopped waiting (after `timeout` or once stdout closed).
+    pub fn wait_for_count(
+        &self,
+        count: usize,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut got = lock(&self.shared);
+        loop {
+            let matched = got.lines.iter().filter(|v| pred(v)).count();
+            let now = Instant::now();
+            if matched >= count || got.stdout_closed || now >= deadline {
+                return matched;
+            }
+            got = self
+                .shared
+                .1
+                .wait_timeout(got, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Like `wait_for`, but panics with what tcpscope printed when no line
     /// matches; `what` says what was expected.
     pub fn expect_line(

@@ -6,6 +6,7 @@
 
 pub mod attempts;
 pub mod closed;
+pub mod destinations;
 pub mod flows;
 pub mod format;
 pub mod sockinfo;

@@ -4,7 +4,7 @@
 //! [`DiagSocket::open_in`] creates it on a short-lived thread that has
 //! entered the namespace; the socket then serves from any thread.
 
-use std::{fs::File, io, net::SocketAddr, os::fd::AsRawFd};
+use std::{io, net::SocketAddr};
 
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -46,26 +46,12 @@ impl DiagSocket {
     /// A sock_diag socket in `namespace`, with the namespace's
     /// retransmission sysctls (read from inside it).
     pub fn open_in(namespace: &Namespace) -> io::Result<(Self, SocketLimits)> {
-        let file = File::open(&namespace.path)?;
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    // SAFETY: setns on a namespace file descriptor changes
-                    // only this thread's network namespace; the thread ends
-                    // right after.
-                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    Ok((Self::open()?, sysctl::read_limits()))
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
-        })
+        namespace.enter_and(|| Ok((Self::open()?, sysctl::read_limits())))
     }
 
     /// Every TCP socket of the namespace but TIME_WAIT and request sockets.
     pub fn dump(&mut self) -> io::Result<Vec<Found>> {
-        // all() leaves out NEW_SYN_RECV: request sockets are not flows.
+        // Request sockets come back as SYN_RECV: half-open connections.
         let states = StateFlags::all() - StateFlags::TIME_WAIT;
         let mut found = Vec::new();
         for (family, id) in [

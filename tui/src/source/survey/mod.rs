@@ -20,7 +20,9 @@ use namespaces::Namespace;
 use netlink_packet_sock_diag::inet::Timer;
 use owners::Owners;
 
+use super::counters;
 use crate::model::{
+    counters::Snapshot,
     event::{Nanos, SocketLimits, TcpState},
     socket::{NamespaceLimits, Scope, SocketEntry, Survey, TcpDetails, Tuple},
 };
@@ -87,6 +89,14 @@ impl Surveyor {
                         netns: namespace.inode,
                         limits,
                     });
+                    match counters_of(namespace) {
+                        Ok(counters) => survey.counters.push((namespace.inode, counters)),
+                        Err(error) => survey.failures.push(format!(
+                            "netns {} counters ({}): {error}",
+                            namespace.inode,
+                            namespace.path.display()
+                        )),
+                    }
                     survey
                         .sockets
                         .extend(found.iter().filter_map(|f| entry(f, namespace.inode)));
@@ -102,6 +112,7 @@ impl Surveyor {
             }
         }
         self.resolve_owners(&mut survey.sockets);
+        survey.root = namespaces::init().or(namespaces.first().map(|ns| ns.inode));
         survey
     }
 
@@ -141,6 +152,15 @@ impl Surveyor {
             socket.owner = owner;
         }
     }
+}
+
+/// The TCP counters of `namespace`: through a process in it, or from a
+/// thread that enters it when only `ip netns` holds it.
+fn counters_of(namespace: &Namespace) -> std::io::Result<Snapshot> {
+    if let Some(pid) = namespace.pid {
+        return counters::read_namespace_counters(pid);
+    }
+    namespace.enter_and(counters::read_thread_counters)
 }
 
 /// The model's view of one sock_diag answer; None for a state number this

@@ -4,8 +4,8 @@
 
 use std::{
     collections::HashSet,
-    fs,
-    os::unix::fs::MetadataExt,
+    fs, io,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
     path::{Path, PathBuf},
 };
 
@@ -18,11 +18,39 @@ pub struct Namespace {
     pub inode: u32,
     /// /proc/<pid>/ns/net or /run/netns/<name>.
     pub path: PathBuf,
+    /// A process in the namespace, when it was found through one.
+    pub pid: Option<u32>,
+}
+
+impl Namespace {
+    /// Runs `work` on a short-lived thread that has entered the namespace.
+    pub fn enter_and<T: Send>(&self, work: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        let file = fs::File::open(&self.path)?;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: setns on a namespace file descriptor changes
+                    // only this thread's network namespace; the thread ends
+                    // right after.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    work()
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+        })
+    }
+}
+
+/// init's network namespace: the host's, when tcpscope may see it.
+pub fn init() -> Option<u32> {
+    Some(at(Path::new("/proc/1/ns/net"), None)?.inode)
 }
 
 /// tcpscope's own network namespace.
 pub fn own() -> Option<Namespace> {
-    at(Path::new("/proc/self/ns/net"))
+    at(Path::new("/proc/self/ns/net"), Some(std::process::id()))
 }
 
 /// Every network namespace reachable now, tcpscope's own first. Processes
@@ -39,22 +67,26 @@ pub fn list() -> Vec<Namespace> {
     };
     add(own());
     for pid in pids() {
-        add(at(&Path::new("/proc").join(pid.to_string()).join("ns/net")));
+        add(at(
+            &Path::new("/proc").join(pid.to_string()).join("ns/net"),
+            Some(pid),
+        ));
     }
     if let Ok(named) = fs::read_dir(NAMED) {
         for entry in named.flatten() {
-            add(at(&entry.path()));
+            add(at(&entry.path(), None));
         }
     }
     namespaces
 }
 
 /// The namespace a path opens, when it opens one.
-fn at(path: &Path) -> Option<Namespace> {
+fn at(path: &Path, pid: Option<u32>) -> Option<Namespace> {
     let inode = fs::metadata(path).ok()?.ino();
     Some(Namespace {
         inode: u32::try_from(inode).ok()?,
         path: path.to_path_buf(),
+        pid,
     })
 }
 
