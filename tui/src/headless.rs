@@ -18,10 +18,15 @@ use crate::{
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
         forecast::forecast,
+        listeners::Listeners,
         socket::{Scope, Survey},
+        stall::{StallChange, StallWatch},
         table::{Applied, ConnectionTable},
     },
-    output::json::{self, Totals},
+    output::{
+        json::{self, Totals},
+        json_health,
+    },
     source::{Batch, SourceInfo},
 };
 
@@ -75,6 +80,8 @@ async fn print(
         totals: Totals::default(),
         filter: &options.filter,
         sockinfo: options.sockinfo,
+        stalls: StallWatch::default(),
+        listeners: Listeners::default(),
     };
     // The first line says the probes are attached: scripts wait for it.
     stats.tick().await;
@@ -108,6 +115,8 @@ struct Printer<'a> {
     totals: Totals,
     filter: &'a Filter,
     sockinfo: bool,
+    stalls: StallWatch,
+    listeners: Listeners,
 }
 
 impl Printer<'_> {
@@ -116,6 +125,9 @@ impl Printer<'_> {
         self.totals.lost = batch.lost;
         self.totals.malformed = batch.malformed;
         for event in &batch.events {
+            if let EventKind::SynAckRetransmit { .. } = event.kind {
+                self.listeners.synack_retransmit(event.netns, event.local);
+            }
             let applied = self.table.apply(event);
             self.print(event, &applied, out)?;
         }
@@ -126,7 +138,8 @@ impl Printer<'_> {
     }
 
     /// A `flow` line per flow the start-up survey found, then, with
-    /// `--sockinfo`, a `sockinfo` line per flow a full survey read.
+    /// `--sockinfo`, a `sockinfo` line per flow a full survey read; the
+    /// stalls that began, changed or ended, and the listeners in trouble.
     fn survey(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
         let added = self.table.apply_survey(survey);
         for flow in added.into_iter().filter_map(|sock| self.table.flow(sock)) {
@@ -135,13 +148,64 @@ impl Printer<'_> {
                 writeln!(out, "{}", json::flow_line(flow, forecast.as_ref()))?;
             }
         }
-        if !self.sockinfo || survey.scope == Scope::Watched {
+        if survey.scope == Scope::Watched {
+            return Ok(());
+        }
+        self.stalls(out)?;
+        self.listeners(survey, out)?;
+        if !self.sockinfo {
             return Ok(());
         }
         for flow in self.table.live() {
             let sampled = flow.socket.is_some_and(|sample| sample.at == survey.at);
             if sampled && self.filter.matches_flow(flow) {
                 writeln!(out, "{}", json::sockinfo_line(flow).unwrap_or_default())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `stall` line per flow that became stalled (or stalled for another
+    /// cause) and a `stall_end` line per stall that ended.
+    fn stalls(&mut self, out: &mut impl Write) -> io::Result<()> {
+        for change in self.stalls.update(self.table.live()) {
+            match change {
+                StallChange::Stalled(sock) => {
+                    let Some(flow) = self.table.flow(sock) else {
+                        continue;
+                    };
+                    if let Some(line) = json_health::stall_line(flow)
+                        && self.filter.matches_flow(flow)
+                    {
+                        writeln!(out, "{line}")?;
+                    }
+                }
+                StallChange::Ended(end) => {
+                    let subject = Subject {
+                        local: end.tuple.local,
+                        remote: end.tuple.remote,
+                        owner: end.owner.as_ref(),
+                        state: None,
+                        reason: None,
+                        netns: end.tuple.netns,
+                        stalled: true,
+                    };
+                    if self.filter.matches(&subject) {
+                        writeln!(out, "{}", json_health::stall_end_line(&end))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A `listener` line per listener whose queue is full or whose drops
+    /// rose.
+    fn listeners(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
+        self.listeners.apply_survey(survey);
+        for listener in self.listeners.iter().filter(|listener| listener.flagged()) {
+            if self.filter.matches(&Subject::from(listener)) {
+                writeln!(out, "{}", json_health::listener_line(listener))?;
             }
         }
         Ok(())
@@ -162,6 +226,7 @@ impl Printer<'_> {
                 state: None,
                 reason: None,
                 netns: event.netns,
+                stalled: false,
             },
         };
         if !self.filter.matches(&subject) {

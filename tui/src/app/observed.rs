@@ -10,6 +10,7 @@ use crate::{
     model::{
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
+        listeners::Listeners,
         table::{ConnectionTable, TableCounts},
     },
     output::json::Totals,
@@ -147,6 +148,8 @@ pub struct Observed {
     pub recent: Recent,
     pub totals: Totals,
     pub rate: Rate,
+    /// The listeners of the latest survey.
+    pub listeners: Listeners,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -169,11 +172,15 @@ impl Observed {
         if let Some(survey) = &batch.survey {
             self.now = self.now.max(survey.at);
             self.table.apply_survey(survey);
+            self.listeners.apply_survey(survey);
         }
     }
 
     fn apply_event(&mut self, event: &Event) {
         self.now = self.now.max(event.ts);
+        if let EventKind::SynAckRetransmit { .. } = event.kind {
+            self.listeners.synack_retransmit(event.netns, event.local);
+        }
         let applied = self.table.apply(event);
         if applied.ended {
             if let Some(flow) = self.table.last_ended()
@@ -229,6 +236,7 @@ impl Observed {
             ended: self.table.ended().cloned().collect(),
             counts: self.table.counts(),
             recent: self.recent.clone(),
+            listeners: self.listeners.clone(),
             totals: self.totals,
             events_per_sec: self.rate.per_second(),
             now: self.now,
@@ -239,6 +247,7 @@ impl Observed {
         View {
             flows: Flows::Table(&self.table),
             recent: &self.recent,
+            listeners: &self.listeners,
             totals: self.totals,
             counts: self.table.counts(),
             events_per_sec: self.rate.per_second(),
@@ -255,6 +264,7 @@ pub struct Frozen {
     ended: Vec<Flow>,
     counts: TableCounts,
     recent: Recent,
+    listeners: Listeners,
     totals: Totals,
     events_per_sec: f64,
     now: Nanos,
@@ -268,6 +278,7 @@ impl Frozen {
                 ended: &self.ended,
             },
             recent: &self.recent,
+            listeners: &self.listeners,
             totals: self.totals,
             counts: self.counts,
             events_per_sec: self.events_per_sec,
@@ -281,6 +292,7 @@ impl Frozen {
 pub struct View<'a> {
     pub flows: Flows<'a>,
     pub recent: &'a Recent,
+    pub listeners: &'a Listeners,
     pub totals: Totals,
     pub counts: TableCounts,
     pub events_per_sec: f64,

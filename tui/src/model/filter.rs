@@ -1,7 +1,8 @@
 //! The filter language shared by the command line, the filter box and the
 //! JSON stream: space-separated terms that must all match, e.g.
 //! `port:443 comm:java state:syn_sent`. A bare number is a port; a term may
-//! list alternatives separated by commas (`port:80,443`).
+//! list alternatives separated by commas (`port:80,443`). `state:stalled`
+//! matches flows with bytes queued and no progress.
 
 use std::{fmt, net::IpAddr, net::SocketAddr, str::FromStr};
 
@@ -27,6 +28,8 @@ pub enum Term {
     /// Either end's address.
     Addr(IpAddr),
     State(TcpState),
+    /// A live flow with bytes queued and no forward progress.
+    Stalled,
     Reason(EndReason),
     Netns(u32),
 }
@@ -40,6 +43,8 @@ pub struct Subject<'a> {
     pub state: Option<TcpState>,
     pub reason: Option<EndReason>,
     pub netns: u32,
+    /// A live flow with bytes queued and no forward progress.
+    pub stalled: bool,
 }
 
 impl<'a> From<&'a Flow> for Subject<'a> {
@@ -51,6 +56,10 @@ impl<'a> From<&'a Flow> for Subject<'a> {
             state: Some(flow.end.as_ref().map_or(flow.state, |end| end.last_state)),
             reason: flow.end.as_ref().map(|end| end.reason),
             netns: flow.netns,
+            stalled: flow.end.is_none()
+                && flow
+                    .progress
+                    .is_some_and(|progress| progress.stall.is_some()),
         }
     }
 }
@@ -69,6 +78,7 @@ impl Term {
                 same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr)
             }
             Self::State(state) => subject.state == Some(*state),
+            Self::Stalled => subject.stalled,
             Self::Reason(reason) => subject.reason == Some(*reason),
             Self::Netns(netns) => subject.netns == *netns,
         }
@@ -161,8 +171,9 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
                 .parse()
                 .map_err(|_| format!("not an IPv4 or IPv6 address: {value:?}"))?,
         ),
+        "state" if value.eq_ignore_ascii_case("stalled") => Term::Stalled,
         "state" => Term::State(TcpState::from_name(value).ok_or_else(|| {
-            format!("unknown state {value:?} (e.g. syn_sent, established, close_wait)")
+            format!("unknown state {value:?} (e.g. syn_sent, established, close_wait, stalled)")
         })?),
         "reason" => Term::Reason(EndReason::from_name(value).ok_or_else(|| {
             format!("unknown reason {value:?} (timeout, abandoned, refused, reset, closed)")
@@ -182,6 +193,7 @@ impl fmt::Display for Term {
             Self::Comm(comm) => write!(f, "comm:{comm}"),
             Self::Addr(addr) => write!(f, "addr:{addr}"),
             Self::State(state) => write!(f, "state:{}", state.name().to_ascii_lowercase()),
+            Self::Stalled => f.write_str("state:stalled"),
             Self::Reason(reason) => write!(f, "reason:{}", reason.name()),
             Self::Netns(netns) => write!(f, "netns:{netns}"),
         }

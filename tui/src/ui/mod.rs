@@ -27,6 +27,7 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod layout;
+pub mod listeners;
 pub mod pane;
 pub mod syn_sent;
 pub mod text;

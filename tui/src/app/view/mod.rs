@@ -8,6 +8,7 @@ pub mod attempts;
 pub mod closed;
 pub mod flows;
 pub mod format;
+pub mod listeners;
 pub mod timeline;
 
 use std::cmp::Ordering;
