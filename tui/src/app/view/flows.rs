@@ -256,3 +256,7 @@ fn gives_up(forecast: &Forecast, now: Nanos) -> String {
         format!("should have given up ({})", forecast.error)
     }
 }
+
+#[cfg(test)]
+#[path = "flows_tests.rs"]
+mod tests;
