@@ -23,10 +23,15 @@ use crate::{
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
         forecast::forecast,
+        listeners::Listeners,
         socket::{Scope, Survey},
+        stall::{StallChange, StallWatch},
         table::{Applied, ConnectionTable},
     },
-    output::json::{self, Totals},
+    output::{
+        json::{self, Totals},
+        json_health,
+    },
     source::{Batch, SourceInfo},
 };
 
@@ -84,6 +89,8 @@ async fn print(
         filter: &options.filter,
         sockinfo: options.sockinfo,
         survey_failures: Vec::new(),
+        stalls: StallWatch::default(),
+        listeners: Listeners::default(),
     };
     // The first line says the probes are attached: scripts wait for it.
     stats.tick().await;
@@ -124,6 +131,8 @@ struct Printer<'a> {
     sockinfo: bool,
     /// The latest survey's failures, said once each time they change.
     survey_failures: Vec<String>,
+    stalls: StallWatch,
+    listeners: Listeners,
 }
 
 impl Printer<'_> {
@@ -131,6 +140,9 @@ impl Printer<'_> {
         self.totals.take(batch);
         for event in &batch.events {
             self.latest = self.latest.max(event.ts);
+            if let EventKind::SynAckRetransmit { .. } = event.kind {
+                self.listeners.synack_retransmit(event.netns, event.local);
+            }
             let applied = self.table.apply(event);
             let flow = match applied.ended {
                 true => self.table.last_ended(),
@@ -146,7 +158,8 @@ impl Printer<'_> {
     }
 
     /// A `flow` line per flow the start-up survey found, then, with
-    /// `--sockinfo`, a `sockinfo` line per flow a full survey read.
+    /// `--sockinfo`, a `sockinfo` line per flow a full survey read; the
+    /// stalls that began, changed or ended, and the listeners in trouble.
     fn survey(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
         if survey.scope != Scope::Watched && survey.failures != self.survey_failures {
             for failure in &survey.failures {
@@ -165,6 +178,8 @@ impl Printer<'_> {
             return Ok(());
         }
         self.counters(survey, out)?;
+        self.stalls(out)?;
+        self.listeners(survey, out)?;
         if !self.sockinfo {
             return Ok(());
         }
@@ -172,6 +187,48 @@ impl Printer<'_> {
             let sampled = flow.socket.is_some_and(|sample| sample.at == survey.at);
             if sampled && self.filter.matches_flow(flow) {
                 writeln!(out, "{}", json::sockinfo_line(flow).unwrap_or_default())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `stall` line per flow that became stalled (or stalled for another
+    /// cause) and a `stall_end` line per stall that ended.
+    fn stalls(&mut self, out: &mut impl Write) -> io::Result<()> {
+        for change in self.stalls.update(self.table.live()) {
+            match change {
+                StallChange::Stalled(sock) => {
+                    let Some(flow) = self.table.flow(sock) else {
+                        continue;
+                    };
+                    if let Some(line) = json_health::stall_line(flow)
+                        && self.filter.matches_flow(flow)
+                    {
+                        writeln!(out, "{line}")?;
+                    }
+                }
+                StallChange::Ended(end) => {
+                    let subject = Subject {
+                        owner: end.owner.as_ref(),
+                        stalled: true,
+                        ..Subject::ends(end.tuple.local, end.tuple.remote, end.tuple.netns)
+                    };
+                    if self.filter.matches(&subject) {
+                        writeln!(out, "{}", json_health::stall_end_line(&end))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A `listener` line per listener whose queue is full or whose drops
+    /// rose.
+    fn listeners(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
+        self.listeners.apply_survey(survey);
+        for listener in self.listeners.iter().filter(|listener| listener.flagged()) {
+            if self.filter.matches(&Subject::from(listener)) {
+                writeln!(out, "{}", json_health::listener_line(listener))?;
             }
         }
         Ok(())
@@ -188,16 +245,7 @@ impl Printer<'_> {
         };
         let mut subject = match flow {
             Some(flow) => Subject::from(flow),
-            None => Subject {
-                local: event.local,
-                remote: event.remote,
-                owner: None,
-                unit: None,
-                state: None,
-                reason: None,
-                drop_reason: None,
-                netns: event.netns,
-            },
+            None => Subject::ends(event.local, event.remote, event.netns),
         };
         if let EventKind::Drop(dropped) = &event.kind {
             subject.drop_reason = Some(&dropped.reason);

@@ -134,7 +134,7 @@ fn rows(state: &State, pane: Pane) -> usize {
             timeline::build(flow, view.recent, view.now).entries.len()
         }),
         Pane::Drops => view.drops.summary(&state.filter, view.now).newest.len(),
-        Pane::Destinations | Pane::Counters => 0,
+        Pane::Destinations | Pane::Counters | Pane::Listeners => 0,
     }
 }
 
@@ -149,7 +149,7 @@ fn pick(state: &mut State) {
         Pane::Timeline => None,
         // The Drops page shows the stack of the drop under the cursor; the
         // other pages have no rows to pick.
-        Pane::Drops | Pane::Destinations | Pane::Counters => return,
+        Pane::Drops | Pane::Destinations | Pane::Counters | Pane::Listeners => return,
     };
     state.pinned = key;
     state.cursors.timeline = 0;

@@ -99,11 +99,11 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[char('1')],
-        label: "1-4",
+        label: "1-5",
         modes: &[Normal],
         action: Action::ShowPage(Page::Connections),
         short: Some("pages"),
-        help: "pages: 1 connections (attempts, flows, timeline, closed), 2 drops, 3 destinations, 4 counters",
+        help: "pages: 1 connections (attempts, flows, timeline, closed), 2 drops, 3 destinations, 4 counters, 5 listeners",
     },
     Binding {
         keys: &[char('2')],
@@ -126,6 +126,14 @@ pub const BINDINGS: &[Binding] = &[
         label: "4",
         modes: &[Normal],
         action: Action::ShowPage(Page::Counters),
+        short: None,
+        help: "",
+    },
+    Binding {
+        keys: &[char('5')],
+        label: "5",
+        modes: &[Normal],
+        action: Action::ShowPage(Page::Listeners),
         short: None,
         help: "",
     },

@@ -13,6 +13,7 @@ use crate::{
         drops::Drops,
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
+        listeners::Listeners,
         socket::Scope,
         table::{ConnectionTable, TableCounts},
     },
@@ -157,6 +158,8 @@ pub struct Observed {
     pub destinations: Destinations,
     /// The TCP counters of every network namespace, as last surveyed.
     pub counters: NamespaceCounters,
+    /// The listeners of the latest survey.
+    pub listeners: Listeners,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -184,11 +187,15 @@ impl Observed {
                     .map(|(netns, counters)| (*netns, counters));
                 self.counters.survey(survey.at, survey.root, samples);
             }
+            self.listeners.apply_survey(survey);
         }
     }
 
     fn apply_event(&mut self, event: &Event) {
         self.now = self.now.max(event.ts);
+        if let EventKind::SynAckRetransmit { .. } = event.kind {
+            self.listeners.synack_retransmit(event.netns, event.local);
+        }
         let applied = self.table.apply(event);
         if let EventKind::Drop(drop) = &event.kind {
             self.drops.record(event, applied.owner.as_ref());
@@ -264,6 +271,7 @@ impl Observed {
             recent: self.recent.clone(),
             drops: self.drops.clone(),
             destinations: self.destinations.clone(),
+            listeners: self.listeners.clone(),
             totals: self.totals,
             events_per_sec: self.rate.per_second(),
             now: self.now,
@@ -276,6 +284,7 @@ impl Observed {
             recent: &self.recent,
             drops: &self.drops,
             destinations: &self.destinations,
+            listeners: &self.listeners,
             totals: self.totals,
             counts: self.table.counts(),
             events_per_sec: self.rate.per_second(),
@@ -294,6 +303,7 @@ pub struct Frozen {
     recent: Recent,
     drops: Drops,
     destinations: Destinations,
+    listeners: Listeners,
     totals: Totals,
     events_per_sec: f64,
     now: Nanos,
@@ -309,6 +319,7 @@ impl Frozen {
             recent: &self.recent,
             drops: &self.drops,
             destinations: &self.destinations,
+            listeners: &self.listeners,
             totals: self.totals,
             counts: self.counts,
             events_per_sec: self.events_per_sec,
@@ -324,6 +335,7 @@ pub struct View<'a> {
     pub recent: &'a Recent,
     pub drops: &'a Drops,
     pub destinations: &'a Destinations,
+    pub listeners: &'a Listeners,
     pub totals: Totals,
     pub counts: TableCounts,
     pub events_per_sec: f64,

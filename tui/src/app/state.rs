@@ -36,14 +36,17 @@ pub enum Page {
     Destinations,
     /// Every namespace's TCP counters that moved.
     Counters,
+    /// Listeners: accept queues, drops, half-open connections.
+    Listeners,
 }
 
 impl Page {
-    pub const ALL: [Page; 4] = [
+    pub const ALL: [Page; 5] = [
         Self::Connections,
         Self::Drops,
         Self::Destinations,
         Self::Counters,
+        Self::Listeners,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Page {
             Self::Drops => "drops",
             Self::Destinations => "destinations",
             Self::Counters => "counters",
+            Self::Listeners => "listeners",
         }
     }
 
@@ -62,6 +66,7 @@ impl Page {
             Self::Drops => &[Pane::Drops],
             Self::Destinations => &[Pane::Destinations],
             Self::Counters => &[Pane::Counters],
+            Self::Listeners => &[Pane::Listeners],
         }
     }
 }
@@ -76,6 +81,7 @@ pub enum Pane {
     Drops,
     Destinations,
     Counters,
+    Listeners,
 }
 
 impl Pane {
@@ -165,7 +171,7 @@ impl Cursors {
             Pane::Timeline => self.timeline,
             Pane::Closed => self.closed,
             Pane::Drops => self.drops,
-            Pane::Destinations | Pane::Counters => 0,
+            Pane::Destinations | Pane::Counters | Pane::Listeners => 0,
         }
     }
 
@@ -177,7 +183,7 @@ impl Cursors {
             Pane::Closed => &mut self.closed,
             Pane::Drops => &mut self.drops,
             // Read at a glance: no row to pick.
-            Pane::Destinations | Pane::Counters => &mut self.unused,
+            Pane::Destinations | Pane::Counters | Pane::Listeners => &mut self.unused,
         }
     }
 }

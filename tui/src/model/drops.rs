@@ -38,14 +38,9 @@ pub struct Dropped {
 impl Dropped {
     pub fn subject(&self) -> Subject<'_> {
         Subject {
-            local: self.local,
-            remote: self.remote,
             owner: self.owner.as_ref(),
-            unit: None,
-            state: None,
-            reason: None,
             drop_reason: Some(&self.drop.reason),
-            netns: self.netns,
+            ..Subject::ends(self.local, self.remote, self.netns)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The filter language shared by the command line, the filter box and the
 //! JSON stream: space-separated terms that must all match, e.g.
 //! `port:443 comm:java state:syn_sent`. A bare number is a port; a term may
-//! list alternatives separated by commas (`port:80,443`).
+//! list alternatives separated by commas (`port:80,443`). `state:stalled`
+//! matches flows with bytes queued and no progress.
 
 use std::{fmt, net::IpAddr, net::SocketAddr, str::FromStr};
 
@@ -29,6 +30,8 @@ pub enum Term {
     /// Either end's address.
     Addr(IpAddr),
     State(TcpState),
+    /// A live flow with bytes queued and no forward progress.
+    Stalled,
     Reason(EndReason),
     /// A part of a drop reason's name, upper case (`reason:paws`).
     DropReason(String),
@@ -48,6 +51,26 @@ pub struct Subject<'a> {
     /// The kernel's reason, for a dropped segment.
     pub drop_reason: Option<&'a str>,
     pub netns: u32,
+    /// A live flow with bytes queued and no forward progress.
+    pub stalled: bool,
+}
+
+impl Subject<'_> {
+    /// What a filter sees of something known only by its ends: no owner,
+    /// state or reason.
+    pub fn ends(local: SocketAddr, remote: SocketAddr, netns: u32) -> Self {
+        Self {
+            local,
+            remote,
+            owner: None,
+            unit: None,
+            state: None,
+            reason: None,
+            drop_reason: None,
+            netns,
+            stalled: false,
+        }
+    }
 }
 
 impl<'a> From<&'a Flow> for Subject<'a> {
@@ -61,6 +84,10 @@ impl<'a> From<&'a Flow> for Subject<'a> {
             reason: flow.end.as_ref().map(|end| end.reason),
             drop_reason: None,
             netns: flow.netns,
+            stalled: flow.end.is_none()
+                && flow
+                    .progress
+                    .is_some_and(|progress| progress.stall.is_some()),
         }
     }
 }
@@ -82,6 +109,7 @@ impl Term {
                 same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr)
             }
             Self::State(state) => subject.state == Some(*state),
+            Self::Stalled => subject.stalled,
             Self::Reason(reason) => subject.reason == Some(*reason),
             Self::DropReason(part) => subject
                 .drop_reason
@@ -102,6 +130,7 @@ impl Term {
             | Self::Comm(_)
             | Self::Unit(_)
             | Self::State(_)
+            | Self::Stalled
             | Self::Reason(_)
             | Self::DropReason(_)
             | Self::Netns(_) => None,
@@ -236,8 +265,9 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
                 .parse()
                 .map_err(|_| format!("not an IPv4 or IPv6 address: {value:?}"))?,
         ),
+        "state" if value.eq_ignore_ascii_case("stalled") => Term::Stalled,
         "state" => Term::State(TcpState::from_name(value).ok_or_else(|| {
-            format!("unknown state {value:?} (e.g. syn_sent, established, close_wait)")
+            format!("unknown state {value:?} (e.g. syn_sent, established, close_wait, stalled)")
         })?),
         "reason" if !value.is_empty() => match EndReason::from_name(value) {
             Some(reason) => Term::Reason(reason),
@@ -267,6 +297,7 @@ impl fmt::Display for Term {
             Self::Unit(unit) => write!(f, "unit:{unit}"),
             Self::Addr(addr) => write!(f, "addr:{addr}"),
             Self::State(state) => write!(f, "state:{}", state.name().to_ascii_lowercase()),
+            Self::Stalled => f.write_str("state:stalled"),
             Self::Reason(reason) => write!(f, "reason:{}", reason.name()),
             Self::DropReason(part) => write!(f, "reason:{}", part.to_ascii_lowercase()),
             Self::Netns(netns) => write!(f, "netns:{netns}"),

@@ -151,3 +151,31 @@ fn namespaces_match_on_netns_terms_only() {
     assert!(parse("netns:7,8 port:80 comm:java").matches_namespace(7));
     assert!(!parse("netns:8 port:80").matches_namespace(7));
 }
+
+#[test]
+fn state_stalled_matches_live_flows_without_progress() {
+    use crate::model::{
+        socket::{SocketSample, TcpDetails},
+        stall::Progress,
+    };
+    let mut stalled = flow("10.0.0.1:1", "10.0.0.2:2", None, TcpState::Established);
+    let healthy = stalled.clone();
+    for second in 0..4 {
+        let sample = SocketSample {
+            at: second * 1_000_000_000,
+            details: TcpDetails {
+                notsent_bytes: 100,
+                snd_wnd: 0,
+                ..TcpDetails::default()
+            },
+            send_queue: 100,
+            receive_queue: 0,
+            drops: None,
+        };
+        stalled.progress = Progress::observe(stalled.progress, TcpState::Established, &sample);
+    }
+    let filter = parse("STATE:stalled,syn_sent");
+    assert!(filter.matches_flow(&stalled));
+    assert!(!filter.matches_flow(&healthy));
+    assert_eq!(filter.to_string(), "state:stalled,syn_sent");
+}

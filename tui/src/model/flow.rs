@@ -6,6 +6,7 @@ use super::{
     errno::{ECONNREFUSED, ECONNRESET, EPIPE},
     event::{Event, Nanos, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState},
     socket::{SocketEntry, SocketSample, Tuple},
+    stall::Progress,
 };
 
 /// Retransmissions kept per flow; older ones are only counted.
@@ -113,6 +114,9 @@ pub struct Flow {
     pub preexisting: bool,
     /// The socket's `tcp_info` at the latest survey that found it.
     pub socket: Option<SocketSample>,
+    /// Forward progress across the surveys' samples, and the stall when
+    /// there is none.
+    pub progress: Option<Progress>,
     /// The most recent retransmissions, oldest first.
     pub retransmits: Vec<RetransmitRecord>,
     /// All retransmissions seen, including those no longer kept.
@@ -141,6 +145,7 @@ impl Flow {
             seen_from_start: false,
             preexisting: false,
             socket: None,
+            progress: None,
             retransmits: Vec::new(),
             retransmit_count: 0,
             limits: None,
@@ -183,6 +188,7 @@ impl Flow {
     pub fn learn(&mut self, entry: &SocketEntry, at: Nanos) {
         if let Some(sample) = entry.sample(at) {
             self.socket = Some(sample);
+            self.progress = Progress::observe(self.progress, entry.state, &sample);
         }
         if self.owner.is_none()
             && let Some(owner) = &entry.owner

@@ -11,6 +11,8 @@ pub mod filter;
 pub mod flow;
 pub mod forecast;
 pub mod giveup;
+pub mod listeners;
 pub mod seed;
 pub mod socket;
+pub mod stall;
 pub mod table;

@@ -42,7 +42,10 @@ impl ConnectionTable {
             };
             match known.and_then(|sock| self.live.get_mut(&sock)) {
                 Some(flow) => flow.learn(entry, survey.at),
-                None if survey.scope == Scope::Initial => {
+                // A SYN_RECV entry is a request socket, a half-open
+                // connection of a listener: it becomes a flow only when
+                // accepted, as another socket.
+                None if survey.scope == Scope::Initial && entry.state != TcpState::SynRecv => {
                     added.extend(self.add_preexisting(entry, survey))
                 }
                 None => {}

@@ -442,7 +442,7 @@ pub fn counters_line(netns: u32, counters: &Counters) -> Option<String> {
     Some(to_line(&line))
 }
 
-fn to_line(line: &impl Serialize) -> String {
+pub(crate) fn to_line(line: &impl Serialize) -> String {
     // Serializing plain structs of strings and numbers cannot fail; should a
     // future field make it fail, the line says so instead of vanishing.
     serde_json::to_string(line)

@@ -30,6 +30,7 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod layout;
+pub mod listeners;
 pub mod pane;
 pub mod syn_sent;
 pub mod text;
@@ -91,6 +92,10 @@ pub fn render_body(
         }
         Page::Counters => {
             counters::render(state, areas.body, buf);
+            None
+        }
+        Page::Listeners => {
+            listeners::render(state, areas.body, buf);
             None
         }
     }

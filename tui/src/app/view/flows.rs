@@ -11,6 +11,7 @@ use crate::{
         filter::Filter,
         flow::{EndReason, Flow},
         forecast::{Forecast, forecast},
+        stall::Stall,
     },
 };
 
@@ -29,10 +30,12 @@ pub enum SortKey {
     State,
     Owner,
     Remote,
+    /// Stalled flows first, the longest stalled first.
+    Stalled,
 }
 
 impl SortKey {
-    const ALL: [SortKey; 7] = [
+    const ALL: [SortKey; 8] = [
         Self::Retransmits,
         Self::LastEvent,
         Self::Age,
@@ -40,6 +43,7 @@ impl SortKey {
         Self::State,
         Self::Owner,
         Self::Remote,
+        Self::Stalled,
     ];
 
     /// The next column, for the key that cycles them.
@@ -57,6 +61,7 @@ impl SortKey {
             Self::State => "state",
             Self::Owner => "owner",
             Self::Remote => "remote",
+            Self::Stalled => "stalled",
         }
     }
 }
@@ -65,7 +70,8 @@ impl SortKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowRow {
     pub key: FlowKey,
-    /// The TCP state, or how the flow ended (lowercase) once over.
+    /// The TCP state, STALLED for a live flow without progress, or how
+    /// the flow ended (lowercase) once over.
     pub state: String,
     pub age: String,
     pub owner: String,
@@ -75,7 +81,8 @@ pub struct FlowRow {
     /// The pending timeout when the kernel is retrying, else the last one.
     pub rto: String,
     pub last_event: String,
-    /// `gives up in 7m12s` when the kernel is expected to give up.
+    /// `gives up in 7m12s` when the kernel is expected to give up, else a
+    /// stall's cause and length: `zero window, peer alive 12s`.
     pub gives_up: String,
     pub tone: Tone,
 }
@@ -154,6 +161,7 @@ fn primary(sort: SortKey, flow: &Flow) -> u64 {
         SortKey::Age => flow.first_seen,
         SortKey::Rto => u64::from(u32::MAX - last_rto(flow)),
         SortKey::State => (u64::from(flow.end.is_some()) << 8) | flow.state as u64,
+        SortKey::Stalled => stall(flow).map_or(u64::MAX, |stall| u64::MAX - 1 - stall.duration()),
         SortKey::LastEvent | SortKey::Owner | SortKey::Remote => 0,
     }
 }
@@ -181,8 +189,14 @@ fn owner_key(flow: &Flow) -> (bool, Option<&str>, Option<u32>) {
     )
 }
 
+/// The stall of a live flow.
+fn stall(flow: &Flow) -> Option<Stall> {
+    flow.end.as_ref().map_or(flow.progress, |_| None)?.stall
+}
+
 /// The row of one flow at time `now`.
 pub fn row(flow: &Flow, now: Nanos) -> FlowRow {
+    let stall = stall(flow);
     let forecast = forecast(flow, now);
     let rto = forecast
         .as_ref()
@@ -192,15 +206,17 @@ pub fn row(flow: &Flow, now: Nanos) -> FlowRow {
     let tone = match &flow.end {
         Some(end) if end.reason == EndReason::Closed => Tone::Dim,
         Some(_) => Tone::Bad,
+        None if stall.is_some() => Tone::Bad,
         None if flow.retransmit_count > 0 => Tone::Warn,
         None => Tone::Normal,
     };
     FlowRow {
         key: FlowKey::from(flow),
-        state: flow.end.as_ref().map_or_else(
-            || flow.state.name().to_string(),
-            |end| end.reason.name().to_string(),
-        ),
+        state: match (&flow.end, stall) {
+            (Some(end), _) => end.reason.name().to_string(),
+            (None, Some(_)) => "STALLED".to_string(),
+            (None, None) => flow.state.name().to_string(),
+        },
         // A flow open before tcpscope started is older than it looks.
         age: match flow.preexisting {
             true => format!(">{}", format::duration(flow.duration(now))),
@@ -215,7 +231,15 @@ pub fn row(flow: &Flow, now: Nanos) -> FlowRow {
             "{} ago",
             format::duration(now.saturating_sub(flow.last_event))
         ),
-        gives_up: forecast.map_or_else(String::new, |forecast| gives_up(&forecast, now)),
+        gives_up: match (forecast, stall) {
+            (Some(forecast), _) => gives_up(&forecast, now),
+            (None, Some(stall)) => format!(
+                "{} {}",
+                stall.cause.label(),
+                format::duration(stall.duration())
+            ),
+            (None, None) => String::new(),
+        },
         tone,
     }
 }
@@ -236,3 +260,7 @@ fn gives_up(forecast: &Forecast, now: Nanos) -> String {
         format!("should have given up ({})", forecast.error)
     }
 }
+
+#[cfg(test)]
+#[path = "flows_tests.rs"]
+mod tests;

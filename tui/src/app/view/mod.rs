@@ -9,6 +9,7 @@ pub mod closed;
 pub mod destinations;
 pub mod flows;
 pub mod format;
+pub mod listeners;
 pub mod sockinfo;
 pub mod timeline;
 
