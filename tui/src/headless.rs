@@ -92,9 +92,20 @@ async fn print(
         stalls: StallWatch::default(),
         listeners: Listeners::default(),
     };
-    // The first line says the probes are attached: scripts wait for it.
+    // The first line says the probes are attached and, live, that the
+    // start-up survey (the first batch) is in: scripts wait for it. The
+    // flows that survey found follow it.
     stats.tick().await;
+    let first = tokio::select! {
+        first = events.recv() => first,
+        _ = interrupt.recv() => None,
+        _ = terminate.recv() => None,
+        _ = hangup.recv() => None,
+    };
     printer.stats(source, out)?;
+    if let Some(batch) = &first {
+        printer.batch(batch, out)?;
+    }
     out.flush()?;
     let ended = loop {
         let written = tokio::select! {

@@ -113,6 +113,10 @@ fn a_syn_black_hole_reads_black_holed_in_one_destination_line() {
     ] {
         assert_eq!(int(line, field), expected, "{field} in {line}");
     }
+    // Each original SYN and each retransmission died in the server's
+    // firewall: the kernel's drop reason is in the same line.
+    assert_eq!(int(line, "drops"), 2 * clients, "{line}");
+    assert_text(line, "last_drop_reason", "NETFILTER_DROP");
     let refused = destination(lines, PORT_REFUSED);
     assert_text(refused, "verdict", "refused");
     assert_eq!(int(refused, "refused"), 1, "{refused}");

@@ -175,6 +175,17 @@ fn a_segment_with_an_old_timestamp_shows_a_paws_reject() {
     let drop = scope.expect_line("PAWS drop", DROP_WAIT, |v| {
         is_drop_at_server(v, &lab, PORT_PAWS, client_port)
     });
+    // The server's namespace counts the reject too; the survey reads the
+    // counters once a second.
+    let server_netns = lab.server.inode();
+    let counted = scope.expect_line("PAWSEstab in the server's counters", DROP_WAIT, |v| {
+        v["kind"] == "counters"
+            && v["netns"].as_u64() == Some(server_netns)
+            && v["deltas"]["PAWSEstab"]
+                .as_i64()
+                .is_some_and(|delta| delta >= 1)
+    });
+    eprintln!("{counted}");
     let run = scope.finish();
     eprintln!("tcpscope lines:\n{}", dump(&run.lines));
     assert!(

@@ -229,6 +229,17 @@ impl Destinations {
     /// Counts one event; `flow` is its flow after the connection table
     /// applied it (the ended flow when the event ended it).
     pub fn record(&mut self, event: &Event, flow: Option<&Flow>) {
+        if let EventKind::Drop(drop) = &event.kind {
+            // The end the segment was going to: for a segment this host
+            // received, its local end, which a client connected to.
+            let toward = if drop.outgoing {
+                event.remote
+            } else {
+                event.local
+            };
+            self.record_drop(event.ts, toward, &drop.reason);
+            return;
+        }
         let remote = flow.map_or(event.remote, |flow| flow.remote);
         let state = flow.map(|flow| flow.state);
         match &event.kind {
