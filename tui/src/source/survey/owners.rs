@@ -5,7 +5,7 @@
 //! per socket.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fs,
     path::Path,
     sync::Arc,
@@ -21,6 +21,8 @@ const RESCAN_EVERY: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct Owners {
     by_inode: HashMap<u64, Owner>,
+    /// Inodes asked for that the latest scan found no process for.
+    unowned: HashSet<u64>,
     scanned: Option<Instant>,
 }
 
@@ -29,15 +31,20 @@ impl Owners {
     /// rescanning /proc first when one is unknown and the last scan is old
     /// enough.
     pub fn resolve(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
-        let unknown = inodes
-            .iter()
-            .any(|inode| *inode != 0 && !self.by_inode.contains_key(inode));
+        let unknown = |inode: &u64| {
+            *inode != 0 && !self.by_inode.contains_key(inode) && !self.unowned.contains(inode)
+        };
         let stale = self
             .scanned
             .is_none_or(|scanned| scanned.elapsed() >= RESCAN_EVERY);
-        if unknown && stale {
+        if stale && inodes.iter().any(unknown) {
             self.by_inode = scan();
             self.scanned = Some(Instant::now());
+            self.unowned = inodes
+                .iter()
+                .filter(|inode| **inode != 0 && !self.by_inode.contains_key(inode))
+                .copied()
+                .collect();
         }
         inodes
             .iter()
@@ -116,9 +123,12 @@ mod tests {
         let inode = fs::metadata(format!("/proc/self/fd/{fd}"))
             .expect("fd")
             .ino();
-        let owners = Owners::default().resolve(&[inode, 0]);
+        let mut cache = Owners::default();
+        let owners = cache.resolve(&[inode, 0, u64::MAX]);
         let owner = owners[0].as_ref().expect("this process owns it");
         assert_eq!(owner.task.pid, std::process::id());
-        assert_eq!(owners[1], None);
+        assert_eq!(owners[1..], [None, None]);
+        assert!(cache.unowned.contains(&u64::MAX), "remembered as unowned");
+        assert!(!cache.unowned.contains(&0), "0 is no socket");
     }
 }
