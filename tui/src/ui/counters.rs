@@ -4,10 +4,10 @@
 //! its total, when it last moved and what it means; a counter that moved
 //! in the last few seconds stands out.
 
-use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
+use ratatui::{buffer::Buffer, layout::Rect};
 
 use super::{
-    pane::{self, Rows, column},
+    pane::{Rows, column},
     theme::Theme,
 };
 use crate::{
@@ -73,20 +73,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     ];
     let height = usize::from(area.height.saturating_sub(2));
     rows.truncate(height);
-    Rows {
-        columns: &columns,
-        rows,
-        start: 0,
-        cursor: 0,
-        focused: false,
-    }
-    .table(area.width, &theme)
-    .block(pane::block(title, false, &theme))
-    .render(area, buf);
-    if namespaces.is_empty() {
-        let text = "No counters read yet (they are read once a second, live only).";
-        pane::empty(text, area, buf, &theme);
-    }
+    Rows::glance(&columns, rows).render_pane(
+        title,
+        "No counter has moved yet (they are read once a second, live only).",
+        area,
+        buf,
+        &theme,
+    );
 }
 
 /// The counters of one namespace that ever moved, as cells after the

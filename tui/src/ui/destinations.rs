@@ -4,10 +4,10 @@
 //! one-word verdict; worst first, so a black-holed destination is the top
 //! line.
 
-use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
+use ratatui::{buffer::Buffer, layout::Rect};
 
 use super::{
-    pane::{self, Column, Rows, column},
+    pane::{Column, Rows, column},
     theme::Theme,
 };
 use crate::{
@@ -89,20 +89,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
             (row.tone, cells)
         })
         .collect();
-    Rows {
-        columns: &columns,
-        rows,
-        start: 0,
-        cursor: 0,
-        focused: false,
-    }
-    .table(area.width, &theme)
-    .block(pane::block(title, false, &theme))
-    .render(area, buf);
-    if total == 0 {
-        let text = "No connect attempt in the last 5 minutes passes the filter.";
-        pane::empty(text, area, buf, &theme);
-    }
+    Rows::glance(&columns, rows).render_pane(
+        title,
+        "No connect attempt in the last 5 minutes passes the filter.",
+        area,
+        buf,
+        &theme,
+    );
 }
 
 #[cfg(test)]

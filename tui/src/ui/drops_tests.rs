@@ -3,13 +3,11 @@
 //! parser) on ratatui's TestBackend.
 
 use insta::assert_snapshot;
-use ratatui::{buffer::Buffer, layout::Rect};
 
 use crate::{
     app::state::{Origin, SourceHeader, State},
     model::filter::Filter,
     source::replay::{Record, parse_line},
-    ui::text::buffer_text,
 };
 
 const RECORDING: &str = include_str!("../../../assets/drops.jsonl");
@@ -42,10 +40,7 @@ fn state(filter: &str) -> State {
 }
 
 fn draw(state: &State, width: u16, height: u16) -> String {
-    let area = Rect::new(0, 0, width, height);
-    let mut buf = Buffer::empty(area);
-    super::render(state, area, &mut buf);
-    buffer_text(&buf)
+    crate::ui::tests::pane(state, width, height, super::render)
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //! connections and SYN-ACK retransmissions. A SYN into a full accept queue
 //! leaves no drop event: this pane is where it shows.
 
-use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
+use ratatui::{buffer::Buffer, layout::Rect};
 
 use super::{
-    pane::{self, Column, Rows, column},
+    pane::{Column, Rows, column},
     theme::Theme,
 };
 use crate::app::{state::State, view::listeners};
@@ -59,20 +59,13 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
             (row.tone, cells)
         })
         .collect();
-    Rows {
-        columns: if wide { &WIDE_COLUMNS } else { &NARROW_COLUMNS },
-        rows,
-        start: 0,
-        cursor: 0,
-        focused: false,
-    }
-    .table(area.width, &theme)
-    .block(pane::block(title, false, &theme))
-    .render(area, buf);
-    if total == 0 {
-        let text = "No listener passes the filter (they appear with the first survey).";
-        pane::empty(text, area, buf, &theme);
-    }
+    Rows::glance(if wide { &WIDE_COLUMNS } else { &NARROW_COLUMNS }, rows).render_pane(
+        title,
+        "No listener passes the filter (they appear with the first survey).",
+        area,
+        buf,
+        &theme,
+    );
 }
 
 #[cfg(test)]

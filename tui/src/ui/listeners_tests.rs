@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use insta::assert_snapshot;
-use ratatui::{buffer::Buffer, layout::Rect};
 
 use crate::{
     app::state::{Origin, SourceHeader, State},
@@ -15,7 +14,6 @@ use crate::{
         socket::{Owner, Scope, SocketEntry, Survey},
     },
     source::Batch,
-    ui::text::buffer_text,
 };
 
 const SECOND: Nanos = 1_000_000_000;
@@ -120,10 +118,7 @@ fn state(filter: Filter) -> State {
 }
 
 fn draw(state: &State, width: u16, height: u16) -> String {
-    let area = Rect::new(0, 0, width, height);
-    let mut buf = Buffer::empty(area);
-    super::render(state, area, &mut buf);
-    buffer_text(&buf)
+    crate::ui::tests::pane(state, width, height, super::render)
 }
 
 #[test]

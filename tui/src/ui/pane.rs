@@ -54,7 +54,40 @@ pub struct Rows<'a> {
     pub focused: bool,
 }
 
-impl Rows<'_> {
+impl<'a> Rows<'a> {
+    /// Rows read at a glance: no cursor, no focus.
+    pub fn glance(columns: &'a [Column], rows: Vec<(Tone, Vec<String>)>) -> Self {
+        Self {
+            columns,
+            rows,
+            start: 0,
+            cursor: 0,
+            focused: false,
+        }
+    }
+
+    /// Draws the rows as a pane titled `title`, or says `empty` when
+    /// there are none.
+    pub fn render_pane(
+        self,
+        title: String,
+        empty: &str,
+        area: Rect,
+        buf: &mut Buffer,
+        theme: &Theme,
+    ) {
+        let none = self.rows.is_empty();
+        ratatui::widgets::Widget::render(
+            self.table(area.width, theme)
+                .block(block(title, false, theme)),
+            area,
+            buf,
+        );
+        if none {
+            self::empty(empty, area, buf, theme);
+        }
+    }
+
     /// The table, for a pane `width` cells wide.
     pub fn table(self, width: u16, theme: &Theme) -> Table<'static> {
         let mut widths: Vec<u16> = self
