@@ -5,6 +5,8 @@
 # nothing (a filter that matches no flow: probes, decoding and the table
 # still run). Rounds alternate so drift affects both sides. Needs root.
 #   scripts/overhead.sh [seconds per run, default 5] [rounds, default 3]
+# TCPSCOPE_BIN=path measures another build of tcpscope (e.g. an older
+# commit's) against the same storm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -16,7 +18,7 @@ trap 'rm -rf "$scratch"' EXIT
 
 # Runs the storm with tcpscope attached, started with the given arguments.
 attached() {
-  ./target/release/tcpscope --json "$@" >"$scratch/out" 2>"$scratch/err" &
+  "${TCPSCOPE_BIN:-./target/release/tcpscope}" --json "$@" >"$scratch/out" 2>"$scratch/err" &
   local pid=$!
   for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
   [ -s "$scratch/out" ] || { cat "$scratch/err" >&2; kill "$pid"; exit 1; }

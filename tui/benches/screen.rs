@@ -103,7 +103,7 @@ fn state() -> State {
         ..Batch::default()
     });
     state.observed.tick(now);
-    assert!(state.observed.table.counts().live > 90_000);
+    assert!(state.observed.collected.table.counts().live > 90_000);
     state
 }
 

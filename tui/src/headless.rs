@@ -18,15 +18,13 @@ use tokio::{
 
 use crate::{
     model::{
-        counters::NamespaceCounters,
-        destinations::Destinations,
+        collected::Collected,
         event::{Event, EventKind, Nanos},
         filter::{Filter, Subject},
         forecast::forecast,
-        listeners::Listeners,
         socket::{Scope, Survey},
         stall::{StallChange, StallWatch},
-        table::{Applied, ConnectionTable},
+        table::Applied,
     },
     output::{
         json::{self, Totals},
@@ -81,16 +79,13 @@ async fn print(
     let mut stats = time::interval(STATS_EVERY);
     stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut printer = Printer {
-        table: ConnectionTable::default(),
-        destinations: Destinations::default(),
-        counters: NamespaceCounters::default(),
+        collected: Collected::default(),
         latest: 0,
         totals: Totals::default(),
         filter: &options.filter,
         sockinfo: options.sockinfo,
         survey_failures: Vec::new(),
         stalls: StallWatch::default(),
-        listeners: Listeners::default(),
     };
     // The first line says the probes are attached and, live, that the
     // start-up survey (the first batch) is in: scripts wait for it. The
@@ -132,9 +127,7 @@ async fn print(
 }
 
 struct Printer<'a> {
-    table: ConnectionTable,
-    destinations: Destinations,
-    counters: NamespaceCounters,
+    collected: Collected,
     /// The latest event's time.
     latest: Nanos,
     totals: Totals,
@@ -143,7 +136,6 @@ struct Printer<'a> {
     /// The latest survey's failures, said once each time they change.
     survey_failures: Vec<String>,
     stalls: StallWatch,
-    listeners: Listeners,
 }
 
 impl Printer<'_> {
@@ -151,15 +143,7 @@ impl Printer<'_> {
         self.totals.take(batch);
         for event in &batch.events {
             self.latest = self.latest.max(event.ts);
-            if let EventKind::SynAckRetransmit { .. } = event.kind {
-                self.listeners.synack_retransmit(event.netns, event.local);
-            }
-            let applied = self.table.apply(event);
-            let flow = match applied.ended {
-                true => self.table.last_ended(),
-                false => event.sock.and_then(|sock| self.table.flow(sock)),
-            };
-            self.destinations.record(event, flow);
+            let applied = self.collected.apply_event(event);
             self.print(event, &applied, out)?;
         }
         if let Some(survey) = &batch.survey {
@@ -178,8 +162,11 @@ impl Printer<'_> {
             }
             self.survey_failures.clone_from(&survey.failures);
         }
-        let added = self.table.apply_survey(survey);
-        for flow in added.into_iter().filter_map(|sock| self.table.flow(sock)) {
+        let added = self.collected.apply_survey(survey);
+        for flow in added
+            .into_iter()
+            .filter_map(|sock| self.collected.table.flow(sock))
+        {
             if self.filter.matches_flow(flow) {
                 let forecast = forecast(flow, survey.at);
                 writeln!(out, "{}", json::flow_line(flow, forecast.as_ref()))?;
@@ -190,11 +177,11 @@ impl Printer<'_> {
         }
         self.counters(survey, out)?;
         self.stalls(out)?;
-        self.listeners(survey, out)?;
+        self.listeners(out)?;
         if !self.sockinfo {
             return Ok(());
         }
-        for flow in self.table.live() {
+        for flow in self.collected.table.live() {
             let sampled = flow.socket.is_some_and(|sample| sample.at == survey.at);
             if sampled && self.filter.matches_flow(flow) {
                 writeln!(out, "{}", json::sockinfo_line(flow).unwrap_or_default())?;
@@ -206,10 +193,10 @@ impl Printer<'_> {
     /// A `stall` line per flow that became stalled (or stalled for another
     /// cause) and a `stall_end` line per stall that ended.
     fn stalls(&mut self, out: &mut impl Write) -> io::Result<()> {
-        for change in self.stalls.update(self.table.live()) {
+        for change in self.stalls.update(self.collected.table.live()) {
             match change {
                 StallChange::Stalled(sock) => {
-                    let Some(flow) = self.table.flow(sock) else {
+                    let Some(flow) = self.collected.table.flow(sock) else {
                         continue;
                     };
                     if let Some(line) = json_health::stall_line(flow)
@@ -235,9 +222,13 @@ impl Printer<'_> {
 
     /// A `listener` line per listener whose queue is full or whose drops
     /// rose.
-    fn listeners(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
-        self.listeners.apply_survey(survey);
-        for listener in self.listeners.iter().filter(|listener| listener.flagged()) {
+    fn listeners(&self, out: &mut impl Write) -> io::Result<()> {
+        for listener in self
+            .collected
+            .listeners
+            .iter()
+            .filter(|listener| listener.flagged())
+        {
             if self.filter.matches(&Subject::from(listener)) {
                 writeln!(out, "{}", json_health::listener_line(listener))?;
             }
@@ -249,10 +240,13 @@ impl Printer<'_> {
         if matches!(event.kind, EventKind::Destroyed) {
             return Ok(());
         }
-        let ended = applied.ended.then(|| self.table.last_ended()).flatten();
+        let ended = applied
+            .ended
+            .then(|| self.collected.table.last_ended())
+            .flatten();
         let flow = match &event.kind {
-            EventKind::Drop(_) => self.table.flow_of(event),
-            _ => ended.or_else(|| event.sock.and_then(|sock| self.table.flow(sock))),
+            EventKind::Drop(_) => self.collected.table.flow_of(event),
+            _ => ended.or_else(|| event.sock.and_then(|sock| self.collected.table.flow(sock))),
         };
         let mut subject = match flow {
             Some(flow) => Subject::from(flow),
@@ -284,7 +278,7 @@ impl Printer<'_> {
             true => now(),
             false => self.latest,
         };
-        for summary in self.destinations.summaries(at) {
+        for summary in self.collected.destinations.summaries(at) {
             if self.filter.matches_destination(summary.remote) {
                 writeln!(out, "{}", json::destination_line(at, &summary))?;
             }
@@ -293,15 +287,13 @@ impl Printer<'_> {
     }
 
     /// A `counters` line per namespace whose watched counters moved.
-    fn counters(&mut self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
-        let samples = survey.counters.iter();
-        let samples = samples.map(|(netns, counters)| (*netns, counters));
-        self.counters.survey(survey.at, survey.root, samples);
+    fn counters(&self, survey: &Survey, out: &mut impl Write) -> io::Result<()> {
         for (netns, _) in &survey.counters {
             if !self.filter.matches_namespace(*netns) {
                 continue;
             }
             let line = self
+                .collected
                 .counters
                 .get(*netns)
                 .and_then(|counters| json::counters_line(*netns, counters));
@@ -313,7 +305,7 @@ impl Printer<'_> {
     }
 
     fn stats(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
-        let line = json::stats_line(now(), self.totals, self.table.counts(), source);
+        let line = json::stats_line(now(), self.totals, self.collected.table.counts(), source);
         writeln!(out, "{line}")
     }
 }

@@ -8,13 +8,12 @@ use std::collections::VecDeque;
 
 use crate::{
     model::{
-        counters::NamespaceCounters,
+        collected::Collected,
         destinations::Destinations,
         drops::Drops,
         event::{Event, EventKind, Nanos, SockId, TcpState},
         flow::{EndReason, Flow},
         listeners::Listeners,
-        socket::Scope,
         table::{ConnectionTable, TableCounts},
     },
     output::json::Totals,
@@ -148,18 +147,11 @@ impl Rate {
 /// The data as collected, always current.
 #[derive(Debug, Default)]
 pub struct Observed {
-    pub table: ConnectionTable,
+    /// The table and the aggregates, fed as `--json` feeds its own.
+    pub collected: Collected,
     pub recent: Recent,
     pub totals: Totals,
     pub rate: Rate,
-    /// Segments the kernel dropped, for the Drops page.
-    pub drops: Drops,
-    /// Per remote address:port, the last minutes of connects and failures.
-    pub destinations: Destinations,
-    /// The TCP counters of every network namespace, as last surveyed.
-    pub counters: NamespaceCounters,
-    /// The listeners of the latest survey.
-    pub listeners: Listeners,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
 }
@@ -167,7 +159,7 @@ pub struct Observed {
 impl Observed {
     pub fn new(table: ConnectionTable) -> Self {
         Self {
-            table,
+            collected: Collected::new(table),
             ..Self::default()
         }
     }
@@ -179,44 +171,18 @@ impl Observed {
         }
         if let Some(survey) = &batch.survey {
             self.now = self.now.max(survey.at);
-            self.table.apply_survey(survey);
-            if survey.scope != Scope::Watched {
-                let samples = survey
-                    .counters
-                    .iter()
-                    .map(|(netns, counters)| (*netns, counters));
-                self.counters.survey(survey.at, survey.root, samples);
-            }
-            self.listeners.apply_survey(survey);
+            self.collected.apply_survey(survey);
         }
     }
 
     fn apply_event(&mut self, event: &Event) {
         self.now = self.now.max(event.ts);
-        if let EventKind::SynAckRetransmit { .. } = event.kind {
-            self.listeners.synack_retransmit(event.netns, event.local);
-        }
-        let applied = self.table.apply(event);
-        if let EventKind::Drop(drop) = &event.kind {
-            self.drops.record(event, applied.owner.as_ref());
-            // The end the segment was going to: for a segment this host
-            // received, its local end, which a client connected to.
-            let toward = if drop.outgoing {
-                event.remote
-            } else {
-                event.local
-            };
-            self.destinations
-                .record_drop(event.ts, toward, &drop.reason);
+        let applied = self.collected.apply_event(event);
+        if let EventKind::Drop(_) = event.kind {
             return;
         }
-        let flow = match applied.ended {
-            true => self.table.last_ended(),
-            false => event.sock.and_then(|sock| self.table.flow(sock)),
-        };
-        self.destinations.record(event, flow);
         if applied.ended {
-            if let Some(flow) = self.table.last_ended()
+            if let Some(flow) = self.collected.table.last_ended()
                 && let Some(end) = flow
                     .end
                     .as_ref()
@@ -238,7 +204,7 @@ impl Observed {
                 new: TcpState::Established,
                 ..
             } => {
-                if let Some(flow) = self.table.flow(sock) {
+                if let Some(flow) = self.collected.table.flow(sock) {
                     let attempt = FinishedAttempt {
                         flow: flow.clone(),
                         outcome: Outcome::Established,
@@ -265,13 +231,13 @@ impl Observed {
     /// A copy of everything the screen shows, for a frozen view.
     pub fn freeze(&self) -> Frozen {
         Frozen {
-            live: self.table.live().cloned().collect(),
-            ended: self.table.ended().cloned().collect(),
-            counts: self.table.counts(),
+            live: self.collected.table.live().cloned().collect(),
+            ended: self.collected.table.ended().cloned().collect(),
+            counts: self.collected.table.counts(),
             recent: self.recent.clone(),
-            drops: self.drops.clone(),
-            destinations: self.destinations.clone(),
-            listeners: self.listeners.clone(),
+            drops: self.collected.drops.clone(),
+            destinations: self.collected.destinations.clone(),
+            listeners: self.collected.listeners.clone(),
             totals: self.totals,
             events_per_sec: self.rate.per_second(),
             now: self.now,
@@ -280,13 +246,13 @@ impl Observed {
 
     pub fn view(&self) -> View<'_> {
         View {
-            flows: Flows::Table(&self.table),
+            flows: Flows::Table(&self.collected.table),
             recent: &self.recent,
-            drops: &self.drops,
-            destinations: &self.destinations,
-            listeners: &self.listeners,
+            drops: &self.collected.drops,
+            destinations: &self.collected.destinations,
+            listeners: &self.collected.listeners,
             totals: self.totals,
-            counts: self.table.counts(),
+            counts: self.collected.table.counts(),
             events_per_sec: self.rate.per_second(),
             now: self.now,
         }

@@ -2,6 +2,7 @@
 //! nothing of the screen, the kernel interface or the async runtime, so it
 //! runs the same on live probes, a replayed recording or a test's events.
 
+pub mod collected;
 pub mod counters;
 pub mod destinations;
 pub mod drops;

@@ -23,7 +23,7 @@ pub const HIGHLIGHT: Nanos = 5_000_000_000;
 
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = Theme::new(state.color);
-    let all = &state.observed.counters;
+    let all = &state.observed.collected.counters;
     let namespaces = all.by_activity();
     let mut rows = Vec::new();
     let mut quiet = 0;

@@ -26,6 +26,7 @@ fn destinations_pane_shows_drops_with_their_reason() {
     for _ in 0..3 {
         state
             .observed
+            .collected
             .destinations
             .record_drop(now, black_hole, "NETFILTER_DROP");
     }
