@@ -32,6 +32,34 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[unsafe(no_mangle)]
 static DROP_FILTER: DropFilter = DropFilter { noise: [0; 4] };
 
+/// Kernel stacks of drops each CPU may unwind per second. Unwinding costs
+/// more than the rest of a drop's record, and drops come in floods (a
+/// storm of resets into closed sockets): past the budget a drop is still
+/// reported, with its location, without a stack.
+const DROP_STACKS_PER_SECOND: u32 = 16;
+
+/// Per CPU: the second (of `bpf_ktime_get_ns`) and the drop stacks taken in it.
+#[map]
+static DROP_STACKS: PerCpuArray<[u32; 2]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Whether this drop may take its stack, spending the CPU's budget.
+#[inline(always)]
+fn drop_stack_allowed(now_ns: u64) -> bool {
+    let Some(budget) = DROP_STACKS.get_ptr_mut(0) else {
+        return false;
+    };
+    let budget = unsafe { &mut *budget };
+    let second = (now_ns / 1_000_000_000) as u32;
+    if budget[0] != second {
+        *budget = [second, 0];
+    }
+    if budget[1] >= DROP_STACKS_PER_SECOND {
+        return false;
+    }
+    budget[1] += 1;
+    true
+}
+
 /// Set to 1, for good, the first time any CPU loses a record.
 #[map]
 static LOSSY: Array<u32> = Array::with_max_entries(1, 0);
@@ -275,7 +303,9 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
         false => netns_at(dev, offset!(dev_nd_net)),
         true => netns_at(sk, offset!(skc_net)),
     };
-    record.stack_bytes = fill_stack(&ctx, &mut dropped.stack);
+    if drop_stack_allowed(record.ts_ns) {
+        record.stack_bytes = fill_stack(&ctx, &mut dropped.stack);
+    }
     dropped.location = location;
     dropped.reason = reason;
     dropped.sock_port = read(sk, offset!(skc_num));
