@@ -182,7 +182,10 @@ impl Printer<'_> {
             return Ok(());
         }
         for flow in self.collected.table.live() {
-            let sampled = flow.socket.is_some_and(|sample| sample.at == survey.at);
+            let sampled = flow
+                .socket
+                .as_ref()
+                .is_some_and(|sample| sample.at == survey.at);
             if sampled && self.filter.matches_flow(flow) {
                 writeln!(out, "{}", json::sockinfo_line(flow).unwrap_or_default())?;
             }

@@ -87,6 +87,7 @@ impl<'a> From<&'a Flow> for Subject<'a> {
             stalled: flow.end.is_none()
                 && flow
                     .progress
+                    .as_ref()
                     .is_some_and(|progress| progress.stall.is_some()),
         }
     }

@@ -172,7 +172,9 @@ fn state_stalled_matches_live_flows_without_progress() {
             receive_queue: 0,
             drops: None,
         };
-        stalled.progress = Progress::observe(stalled.progress, TcpState::Established, &sample);
+        let previous = stalled.progress.as_deref().copied();
+        stalled.progress =
+            Progress::observe(previous, TcpState::Established, &sample).map(Box::new);
     }
     let filter = parse("STATE:stalled,syn_sent");
     assert!(filter.matches_flow(&stalled));

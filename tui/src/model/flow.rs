@@ -113,10 +113,12 @@ pub struct Flow {
     /// Found in the socket tables at start-up, before any probe saw it.
     pub preexisting: bool,
     /// The socket's `tcp_info` at the latest survey that found it.
-    pub socket: Option<SocketSample>,
+    /// Boxed, as `progress`: surveys set them, and a smaller flow keeps
+    /// the table's hot path (an event per record) fast.
+    pub socket: Option<Box<SocketSample>>,
     /// Forward progress across the surveys' samples, and the stall when
     /// there is none.
-    pub progress: Option<Progress>,
+    pub progress: Option<Box<Progress>>,
     /// The most recent retransmissions, oldest first.
     pub retransmits: Vec<RetransmitRecord>,
     /// All retransmissions seen, including those no longer kept.
@@ -187,8 +189,9 @@ impl Flow {
     /// and its owner unless a process-context event already named one.
     pub fn learn(&mut self, entry: &SocketEntry, at: Nanos) {
         if let Some(sample) = entry.sample(at) {
-            self.socket = Some(sample);
-            self.progress = Progress::observe(self.progress, entry.state, &sample);
+            self.socket = Some(Box::new(sample));
+            let previous = self.progress.as_deref().copied();
+            self.progress = Progress::observe(previous, entry.state, &sample).map(Box::new);
         }
         if self.owner.is_none()
             && let Some(owner) = &entry.owner

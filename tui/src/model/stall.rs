@@ -202,7 +202,7 @@ impl StallWatch {
         let mut changes = Vec::new();
         let mut still = HashMap::with_capacity(self.reported.len());
         for flow in flows {
-            let stall = flow.progress.and_then(|progress| progress.stall);
+            let stall = flow.progress.as_ref().and_then(|progress| progress.stall);
             let tuple = flow.tuple();
             let earlier = match self.reported.remove(&tuple) {
                 Some(reported) if reported.first_seen == flow.first_seen => Some(reported),

@@ -183,7 +183,7 @@ fn flow_with(sock: u64, samples: &[SocketSample]) -> Flow {
     let remote = std::net::SocketAddr::new(local.ip(), 6000 + sock as u16);
     let mut flow = Flow::new(SockId(sock), 1, local, remote, 0);
     flow.state = TcpState::Established;
-    flow.progress = run(samples);
+    flow.progress = run(samples).map(Box::new);
     flow
 }
 

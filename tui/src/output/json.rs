@@ -239,7 +239,7 @@ struct FlowLine<'a> {
 /// The `flow` line of a flow found open at start-up, with what its
 /// `tcp_info` said and, when it is retransmitting, its give-up forecast.
 pub fn flow_line(flow: &Flow, forecast: Option<&Forecast>) -> String {
-    let details = flow.socket.map(|sample| sample.details);
+    let details = flow.socket.as_ref().map(|sample| sample.details);
     let line = FlowLine {
         kind: "flow",
         ts: rfc3339(flow.first_seen),

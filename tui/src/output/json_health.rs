@@ -35,8 +35,8 @@ struct StallLine<'a> {
 
 /// The `stall` line of a stalled flow (None when it is not stalled).
 pub fn stall_line(flow: &Flow) -> Option<String> {
-    let stall = flow.progress?.stall?;
-    let sample = flow.socket?;
+    let stall = flow.progress.as_ref()?.stall?;
+    let sample = flow.socket.as_deref()?;
     let details = &sample.details;
     let line = StallLine {
         kind: "stall",

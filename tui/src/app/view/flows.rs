@@ -191,7 +191,10 @@ fn owner_key(flow: &Flow) -> (bool, Option<&str>, Option<u32>) {
 
 /// The stall of a live flow.
 fn stall(flow: &Flow) -> Option<Stall> {
-    flow.end.as_ref().map_or(flow.progress, |_| None)?.stall
+    flow.end
+        .as_ref()
+        .map_or(flow.progress.as_deref(), |_| None)?
+        .stall
 }
 
 /// The row of one flow at time `now`.

@@ -88,7 +88,7 @@ mod tests {
             comm: Arc::from("nginx"),
         });
         flow.unit = Some(Arc::from("nginx.service"));
-        flow.socket = Some(SocketSample {
+        flow.socket = Some(Box::new(SocketSample {
             at: 1_000_000_000,
             details: TcpDetails {
                 srtt_us: 1250,
@@ -105,7 +105,7 @@ mod tests {
             send_queue: 2048,
             receive_queue: 0,
             drops: None,
-        });
+        }));
         let lines = lines(&flow, 1_500_000_000);
         assert_eq!(
             lines[0],
