@@ -117,7 +117,8 @@ impl Listeners {
     fn observe(&self, entry: &SocketEntry, previous: Option<Listener>, at: Nanos) -> Listener {
         let earlier_drops = previous.as_ref().and_then(|listener| listener.drops);
         let drops_delta = match (earlier_drops, entry.drops) {
-            (Some(then), Some(now)) => now.wrapping_sub(then),
+            // A listener restarted at the same address counts from 0 again.
+            (Some(then), Some(now)) => now.saturating_sub(then),
             _ => 0,
         };
         let drops_rose_at = match drops_delta {

@@ -81,9 +81,17 @@ impl ConnectionTable {
     }
 
     /// Moves a flow found by a survey to the key of its socket's address,
-    /// the first time the probes report that socket.
+    /// the first time the probes report that socket with its 4-tuple. A
+    /// connect the start-up survey caught in SYN_SENT may already have a
+    /// flow of its own (its first event has no local port yet): the
+    /// survey's copy then only lends it what the probes did not say.
     pub(super) fn adopt_preexisting(&mut self, sock: SockId, event: &Event) {
-        if self.preexisting.is_empty() || self.live.contains_key(&sock) {
+        if self.preexisting.is_empty() || event.local.port() == 0 {
+            return;
+        }
+        // Only a new flow, or a connect the probes saw begin, can have a
+        // stand-in: every other event skips the look-up.
+        if self.live.contains_key(&sock) && !self.connecting.contains(&sock) {
             return;
         }
         let tuple = Tuple {
@@ -94,14 +102,21 @@ impl ConnectionTable {
         let Some(stand_in) = self.preexisting.remove(&tuple) else {
             return;
         };
-        if let Some(mut flow) = self.live.remove(&stand_in) {
-            self.connecting.remove(&stand_in);
-            flow.sock = sock;
-            if let Some(index) = &mut self.by_tuple {
-                super::index_flow(index, &flow);
-            }
-            self.live.insert(sock, flow);
+        let Some(mut found) = self.live.remove(&stand_in) else {
+            return;
+        };
+        self.connecting.remove(&stand_in);
+        if let Some(flow) = self.live.get_mut(&sock) {
+            flow.owner = flow.owner.take().or(found.owner);
+            flow.unit = flow.unit.take().or(found.unit);
+            flow.socket = flow.socket.take().or(found.socket);
+            return;
         }
+        found.sock = sock;
+        if let Some(index) = &mut self.by_tuple {
+            super::index_flow(index, &found);
+        }
+        self.live.insert(sock, found);
     }
 }
 

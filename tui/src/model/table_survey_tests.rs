@@ -142,7 +142,10 @@ fn later_surveys_add_nothing_but_name_owners_the_probes_could_not() {
     assert_eq!(table.counts().live, 1);
     let flow = table.flow(SockId(KERNEL_ADDRESS)).expect("flow");
     assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(400));
-    assert_eq!(flow.socket.map(|sample| sample.details.rto_ms), Some(204));
+    assert_eq!(
+        flow.socket.as_ref().map(|sample| sample.details.rto_ms),
+        Some(204)
+    );
 }
 
 #[test]
@@ -191,4 +194,49 @@ fn a_flow_found_retransmitting_gets_its_history_and_limits() {
     assert_eq!(flow.retransmits[0].retransmits, 4);
     assert_eq!(flow.limits.map(|limits| limits.retries2), Some(15));
     assert!(crate::model::forecast::forecast(flow, 10 * SECOND).is_some());
+}
+
+#[test]
+fn a_connect_the_start_up_survey_caught_midway_stays_one_flow() {
+    let mut table = ConnectionTable::default();
+    let caught = socket(NETNS, "10.0.0.1:40000", "10.0.0.2:80", TcpState::SynSent);
+    // connect(): the state changes before the kernel picks the local port.
+    let mut begins = close_event(&caught, SECOND);
+    begins.local = addr("10.0.0.1:0");
+    begins.kind = EventKind::State {
+        old: TcpState::Close,
+        new: TcpState::SynSent,
+        err: 0,
+        stack: None,
+    };
+    begins.task = Some(Task {
+        pid: 77,
+        comm: Arc::from("curl"),
+    });
+    table.apply(&begins);
+    // The start-up survey ran meanwhile and found the socket with its port.
+    let added = table.apply_survey(&survey(Scope::Initial, vec![caught.clone()]));
+    assert_eq!(
+        table.counts().live,
+        2,
+        "one stand-in until the probes say more"
+    );
+    let mut retransmit = close_event(&caught, 2 * SECOND);
+    retransmit.kind = EventKind::Retransmit(crate::model::event::Retransmit {
+        rto_ms: 1000,
+        backoff: 0,
+        retransmits: 1,
+        cause: crate::model::event::RetransmitCause::Timer,
+        limits: None,
+        state: Some(TcpState::SynSent),
+    });
+    table.apply(&retransmit);
+    assert_eq!(table.counts().live, 1);
+    assert!(table.flow(added[0]).is_none(), "the stand-in is gone");
+    let flow = table
+        .flow(SockId(KERNEL_ADDRESS))
+        .expect("the probes' flow");
+    assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(77));
+    assert!(flow.socket.is_some(), "it keeps what the survey read");
+    assert_eq!(table.connecting().count(), 1);
 }

@@ -24,7 +24,11 @@ pub const HIGHLIGHT: Nanos = 5_000_000_000;
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = Theme::new(state.color);
     let all = &state.observed.collected.counters;
-    let namespaces = all.by_activity();
+    let namespaces: Vec<_> = all
+        .by_activity()
+        .into_iter()
+        .filter(|(netns, _)| state.filter.matches_namespace(*netns))
+        .collect();
     let mut rows = Vec::new();
     let mut quiet = 0;
     for (netns, counters) in &namespaces {

@@ -40,11 +40,13 @@ impl Owners {
         if stale && inodes.iter().any(unknown) {
             self.by_inode = scan();
             self.scanned = Some(Instant::now());
-            self.unowned = inodes
-                .iter()
-                .filter(|inode| **inode != 0 && !self.by_inode.contains_key(inode))
-                .copied()
-                .collect();
+            let by_inode = &self.by_inode;
+            self.unowned.retain(|inode| !by_inode.contains_key(inode));
+            self.unowned.extend(
+                inodes
+                    .iter()
+                    .filter(|inode| **inode != 0 && !by_inode.contains_key(inode)),
+            );
         }
         inodes
             .iter()
