@@ -153,7 +153,18 @@ impl Decoder {
             // Only with its drop fields: see decode_drop.
             other => return Err(DecodeError::Kind(other)),
         };
-        Ok(Event {
+        Ok(self.event(record, local, remote, kind))
+    }
+
+    /// The event of `record` between `local` and `remote`.
+    fn event(
+        &mut self,
+        record: &Record,
+        local: SocketAddr,
+        remote: SocketAddr,
+        kind: EventKind,
+    ) -> Event {
+        Event {
             ts: self.wall_time(record.ts_ns),
             sock: (record.sock != 0).then_some(SockId(record.sock)),
             netns: record.netns,
@@ -161,7 +172,7 @@ impl Decoder {
             remote,
             task: self.task(record),
             kind,
-        })
+        }
     }
 
     /// A dropped segment. The probe filled the 4-tuple as received (the
@@ -186,21 +197,14 @@ impl Decoder {
             .entry(dropped.location)
             .or_insert_with(|| Arc::from(self.symbols.frame(dropped.location)))
             .clone();
-        Ok(Event {
-            ts: self.wall_time(record.ts_ns),
-            sock: (record.sock != 0).then_some(SockId(record.sock)),
-            netns: record.netns,
-            local,
-            remote,
-            task: self.task(record),
-            kind: EventKind::Drop(PacketDrop {
-                reason: self.drop_reasons.name(dropped.reason),
-                location,
-                flags: TcpFlags(dropped.tcp_flags),
-                outgoing,
-                stack,
-            }),
-        })
+        let kind = EventKind::Drop(PacketDrop {
+            reason: self.drop_reasons.name(dropped.reason),
+            location,
+            flags: TcpFlags(dropped.tcp_flags),
+            outgoing,
+            stack,
+        });
+        Ok(self.event(record, local, remote, kind))
     }
 
     fn wall_time(&self, monotonic_ns: u64) -> u64 {
