@@ -230,12 +230,13 @@ impl Destinations {
     /// applied it (the ended flow when the event ended it).
     pub fn record(&mut self, event: &Event, flow: Option<&Flow>) {
         if let EventKind::Drop(drop) = &event.kind {
-            // The end the segment was going to: for a segment this host
-            // received, its local end, which a client connected to.
-            let toward = if drop.outgoing {
-                event.remote
-            } else {
-                event.local
+            // The destination the segment was to or from: the remote end
+            // of one this host sent, or received from a destination it
+            // connects to; else the local end, which a client (maybe in
+            // another namespace) connected to.
+            let toward = match drop.outgoing || self.entries.contains_key(&event.remote) {
+                true => event.remote,
+                false => event.local,
             };
             self.record_drop(event.ts, toward, &drop.reason);
             return;
