@@ -259,7 +259,6 @@ pub struct Counters {
     totals: [Option<i64>; WATCHED.len()],
     deltas: [i64; WATCHED.len()],
     last_moved: [Option<Nanos>; WATCHED.len()],
-    samples: u64,
 }
 
 impl Counters {
@@ -279,7 +278,6 @@ impl Counters {
         }
         self.totals = totals;
         self.at = at;
-        self.samples += 1;
     }
 
     fn reading(&self, index: usize) -> Option<Reading> {

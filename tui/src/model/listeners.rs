@@ -93,6 +93,12 @@ impl Listeners {
         if survey.scope == Scope::Watched {
             return;
         }
+        // SYN-ACK tallies of namespaces that are gone go with them.
+        let present = |netns: u32| {
+            survey.namespaces.iter().any(|ns| ns.netns == netns)
+                || survey.sockets.iter().any(|entry| entry.netns == netns)
+        };
+        self.synacks.retain(|(netns, _), _| present(*netns));
         let mut previous = std::mem::take(&mut self.by_address);
         for entry in survey
             .sockets

@@ -31,11 +31,16 @@ fn request(local: &str, remote: &str) -> SocketEntry {
     }
 }
 
+/// A full survey of namespace 7, the one every entry here is in.
 fn survey(second: u64, sockets: Vec<SocketEntry>) -> Survey {
     Survey {
         at: second * SECOND,
         scope: Scope::Full,
         sockets,
+        namespaces: vec![crate::model::socket::NamespaceLimits {
+            netns: 7,
+            limits: crate::model::event::SocketLimits::default(),
+        }],
         ..Survey::default()
     }
 }
@@ -117,6 +122,8 @@ fn synack_retransmits_count_before_and_after_the_listener_is_found() {
     assert_eq!(only(&listeners).synack_retransmits, 2);
     listeners.apply_survey(&survey(1, vec![listener("0.0.0.0:80", 0, 128, 0)]));
     assert_eq!(only(&listeners).synack_retransmits, 2);
+    // Namespace 8 is not in the survey any more: its tally went with it.
+    assert_eq!(listeners.synacks.len(), 1, "{:?}", listeners.synacks);
 }
 
 #[test]

@@ -79,7 +79,6 @@ pub struct SocketEntry {
 }
 
 impl SocketEntry {
-    /// The key that joins this socket to a flow the probes reported.
     /// The sample a flow keeps, when the survey read `tcp_info`.
     pub fn sample(&self, at: Nanos) -> Option<SocketSample> {
         Some(SocketSample {
