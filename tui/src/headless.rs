@@ -211,6 +211,8 @@ impl Printer<'_> {
                 StallChange::Ended(end) => {
                     let subject = Subject {
                         owner: end.owner.as_ref(),
+                        unit: end.unit.as_deref(),
+                        state: Some(end.state),
                         stalled: true,
                         ..Subject::ends(end.tuple.local, end.tuple.remote, end.tuple.netns)
                     };

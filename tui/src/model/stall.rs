@@ -6,7 +6,7 @@
 //! turns the flows' stalls into begin, change and end notices for the
 //! JSON stream.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use super::{
     event::{Nanos, SockId, Task, TcpState},
@@ -162,6 +162,10 @@ fn cause(then: &TcpDetails, now: &TcpDetails) -> StallCause {
 pub struct StallEnd {
     pub tuple: Tuple,
     pub owner: Option<Task>,
+    /// What the filter saw of the flow when it stalled, so that a
+    /// `stall_end` passes the filter its `stall` passed.
+    pub unit: Option<Arc<str>>,
+    pub state: TcpState,
     pub cause: StallCause,
     pub since: Nanos,
     /// The last sample that saw the flow stalled.
@@ -225,6 +229,8 @@ impl StallWatch {
             let end = StallEnd {
                 tuple,
                 owner: flow.owner.clone(),
+                unit: flow.unit.clone(),
+                state: flow.state,
                 cause: stall.cause,
                 since: stall.since,
                 until: stall.at,

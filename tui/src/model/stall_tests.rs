@@ -183,6 +183,7 @@ fn flow_with(sock: u64, samples: &[SocketSample]) -> Flow {
     let remote = std::net::SocketAddr::new(local.ip(), 6000 + sock as u16);
     let mut flow = Flow::new(SockId(sock), 1, local, remote, 0);
     flow.state = TcpState::Established;
+    flow.unit = Some("app.service".into());
     flow.progress = run(samples).map(Box::new);
     flow
 }
@@ -217,6 +218,9 @@ fn the_watch_reports_a_stall_once_then_its_change_and_its_end() {
         panic!("one end expected, got {changes:?}");
     };
     assert!(!end.closed);
+    // What `state:` and `unit:` filters saw when the stall was reported.
+    assert_eq!(end.state, TcpState::Established);
+    assert_eq!(end.unit.as_deref(), Some("app.service"));
     assert_eq!(end.cause, StallCause::ZeroWindow { peer_alive: true });
     assert_eq!(end.until - end.since, 4 * SECOND);
 }
