@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::ConnectionTable;
 use crate::model::{
-    event::{Event, SockId, TcpState},
+    event::{Event, Nanos, SockId, TcpState},
     flow::Flow,
     seed,
     socket::{Scope, SocketEntry, Survey, Tuple},
@@ -16,6 +16,9 @@ use crate::model::{
 /// Above this many sockets a survey joins through an index of the live
 /// flows; below it (a watched socket) a scan is cheaper.
 const INDEX_FROM: usize = 8;
+
+/// How long after its latest event a flow missing from a survey is kept.
+const VANISHED_AFTER: Nanos = 2_000_000_000;
 
 impl ConnectionTable {
     /// Applies `survey`; returns the flows it added, which were open before
@@ -51,7 +54,37 @@ impl ConnectionTable {
                 None => {}
             }
         }
+        if survey.scope != Scope::Watched {
+            self.forget_vanished(survey);
+        }
         added
+    }
+
+    /// Drops the live flows an earlier survey found and this one, in a
+    /// namespace it read, did not: their sockets are gone and the probes'
+    /// record of the end was lost. Counted as evicted, never left to show
+    /// stale `tcp_info` (a stall) for ever. A flow with an event in the
+    /// last [`VANISHED_AFTER`] may have changed since the dump: it waits.
+    fn forget_vanished(&mut self, survey: &Survey) {
+        let read = |netns: u32| survey.namespaces.iter().any(|ns| ns.netns == netns);
+        let vanished: Vec<SockId> = self
+            .live
+            .values()
+            .filter(|flow| {
+                flow.socket
+                    .as_ref()
+                    .is_some_and(|sample| sample.at < survey.at)
+                    && flow.last_event.saturating_add(VANISHED_AFTER) < survey.at
+                    && read(flow.netns)
+            })
+            .map(|flow| flow.sock)
+            .collect();
+        for sock in vanished {
+            if self.remove_live(sock).is_some() {
+                self.connecting.remove(&sock);
+                self.evicted_live += 1;
+            }
+        }
     }
 
     fn add_preexisting(&mut self, entry: &SocketEntry, survey: &Survey) -> Option<SockId> {

@@ -240,3 +240,47 @@ fn a_connect_the_start_up_survey_caught_midway_stays_one_flow() {
     assert!(flow.socket.is_some(), "it keeps what the survey read");
     assert_eq!(table.connecting().count(), 1);
 }
+
+#[test]
+fn a_flow_whose_socket_vanished_without_an_event_is_evicted() {
+    let gone = socket(
+        NETNS,
+        "10.0.0.1:443",
+        "10.0.0.9:50010",
+        TcpState::Established,
+    );
+    let stays = socket(
+        NETNS,
+        "10.0.0.1:443",
+        "10.0.0.9:50011",
+        TcpState::Established,
+    );
+    let elsewhere = socket(
+        NETNS + 1,
+        "10.0.0.1:443",
+        "10.0.0.9:50012",
+        TcpState::Established,
+    );
+    let mut table = ConnectionTable::default();
+    let mut first = survey(Scope::Initial, vec![gone, stays.clone(), elsewhere]);
+    first.at = 10 * SECOND;
+    table.apply_survey(&first);
+    assert_eq!(table.counts().live, 3);
+    // A second later the first is missing: too soon to tell.
+    let mut next = survey(Scope::Full, vec![stays.clone()]);
+    next.at = 11 * SECOND;
+    table.apply_survey(&next);
+    assert_eq!(table.counts().live, 3);
+    // Past the grace, it is gone; the flow in a namespace this survey did
+    // not read stays, and so does the one it found.
+    next.at = 13 * SECOND;
+    table.apply_survey(&next);
+    let counts = table.counts();
+    assert_eq!((counts.live, counts.evicted_live), (2, 1));
+    assert!(table.live().all(|flow| flow.remote.port() != 50010));
+    // A watched look-up of one socket says nothing about the others.
+    let mut watched = survey(Scope::Watched, vec![]);
+    watched.at = 20 * SECOND;
+    table.apply_survey(&watched);
+    assert_eq!(table.counts().live, 2);
+}
