@@ -72,6 +72,9 @@ pub struct ConnectionTable {
     preexisting: HashMap<Tuple, SockId>,
     /// Stand-in keys handed out so far.
     stand_ins: u64,
+    /// Live flows the latest full survey did not find, with the time of
+    /// the first survey that missed them.
+    missing: HashMap<SockId, Nanos>,
 }
 
 impl ConnectionTable {
@@ -221,6 +224,7 @@ impl ConnectionTable {
 
     fn remove_live(&mut self, sock: SockId) -> Option<Flow> {
         let flow = self.live.remove(&sock)?;
+        self.missing.remove(&sock);
         if let Some(index) = &mut self.by_tuple
             && index.get(&tuple(&flow)) == Some(&sock)
         {

@@ -60,14 +60,16 @@ impl ConnectionTable {
         added
     }
 
-    /// Drops the live flows an earlier survey found and this one, in a
-    /// namespace it read, did not: their sockets are gone and the probes'
-    /// record of the end was lost. Counted as evicted, never left to show
-    /// stale `tcp_info` (a stall) for ever. A flow with an event in the
-    /// last [`VANISHED_AFTER`] may have changed since the dump: it waits.
+    /// Drops the live flows an earlier survey found and two in a row since,
+    /// in a namespace they read, did not: their sockets are gone and the
+    /// probes' record of the end was lost. Counted as evicted, never left
+    /// to show stale `tcp_info` (a stall) for ever. One miss is not enough:
+    /// the close may have happened during the dump, its event still on its
+    /// way through the ring buffer. A flow with an event in the last
+    /// [`VANISHED_AFTER`] may have changed since the dump: it waits too.
     fn forget_vanished(&mut self, survey: &Survey) {
         let read = |netns: u32| survey.namespaces.iter().any(|ns| ns.netns == netns);
-        let vanished: Vec<SockId> = self
+        let missing: HashMap<SockId, Nanos> = self
             .live
             .values()
             .filter(|flow| {
@@ -77,9 +79,20 @@ impl ConnectionTable {
                     && flow.last_event.saturating_add(VANISHED_AFTER) < survey.at
                     && read(flow.netns)
             })
-            .map(|flow| flow.sock)
+            .map(|flow| {
+                let since = self.missing.get(&flow.sock).copied();
+                (flow.sock, since.unwrap_or(survey.at))
+            })
+            .collect();
+        self.missing = missing;
+        let vanished: Vec<SockId> = self
+            .missing
+            .iter()
+            .filter(|&(_, &since)| since < survey.at)
+            .map(|(&sock, _)| sock)
             .collect();
         for sock in vanished {
+            self.missing.remove(&sock);
             if self.remove_live(sock).is_some() {
                 self.connecting.remove(&sock);
                 self.evicted_live += 1;

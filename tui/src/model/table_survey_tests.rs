@@ -271,9 +271,13 @@ fn a_flow_whose_socket_vanished_without_an_event_is_evicted() {
     next.at = 11 * SECOND;
     table.apply_survey(&next);
     assert_eq!(table.counts().live, 3);
-    // Past the grace, it is gone; the flow in a namespace this survey did
-    // not read stays, and so does the one it found.
+    // Past the grace, the first miss might still be a close on its way.
     next.at = 13 * SECOND;
+    table.apply_survey(&next);
+    assert_eq!(table.counts().live, 3);
+    // Missed again: it is gone. The flow in a namespace this survey did
+    // not read stays, and so does the one it found.
+    next.at = 14 * SECOND;
     table.apply_survey(&next);
     let counts = table.counts();
     assert_eq!((counts.live, counts.evicted_live), (2, 1));
@@ -283,4 +287,50 @@ fn a_flow_whose_socket_vanished_without_an_event_is_evicted() {
     watched.at = 20 * SECOND;
     table.apply_survey(&watched);
     assert_eq!(table.counts().live, 2);
+}
+
+#[test]
+fn a_close_still_on_its_way_when_a_survey_misses_the_socket_ends_the_flow() {
+    let connect = socket(NETNS, "10.0.0.9:50020", "10.0.0.1:443", TcpState::SynSent);
+    let event = |at: Nanos, kind: EventKind| Event {
+        ts: at,
+        sock: Some(SockId(KERNEL_ADDRESS)),
+        netns: NETNS,
+        local: connect.local,
+        remote: connect.remote,
+        task: None,
+        kind,
+    };
+    let mut table = ConnectionTable::default();
+    table.apply(&event(
+        SECOND,
+        EventKind::State {
+            old: TcpState::Close,
+            new: TcpState::SynSent,
+            err: 0,
+            stack: None,
+        },
+    ));
+    let mut found = survey(Scope::Full, vec![connect.clone()]);
+    found.at = 2 * SECOND;
+    table.apply_survey(&found);
+    // The kernel gives up at 10 s; a survey dumped just after misses the
+    // socket and reaches the table before the probes' record of the close.
+    let mut missed = survey(Scope::Full, vec![]);
+    missed.at = 10 * SECOND + 10_000_000;
+    table.apply_survey(&missed);
+    let applied = table.apply(&event(
+        10 * SECOND,
+        EventKind::State {
+            old: TcpState::SynSent,
+            new: TcpState::Close,
+            err: 110,
+            stack: None,
+        },
+    ));
+    assert!(applied.ended);
+    let ended = table.ended().last().expect("the flow ended");
+    assert!(ended.seen_from_start, "the flow that began at 1 s ended");
+    assert_eq!(ended.first_seen, SECOND);
+    assert_eq!(table.counts().evicted_live, 0);
 }
