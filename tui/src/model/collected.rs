@@ -40,7 +40,7 @@ impl Collected {
         }
         let applied = self.table.apply(event);
         if let EventKind::Drop(_) = event.kind {
-            self.drops.record(event, applied.owner.as_ref());
+            self.drops.record(event, self.table.flow_of(event));
             self.destinations.record(event, None);
             return applied;
         }

@@ -11,8 +11,9 @@ use std::{
 };
 
 use super::{
-    event::{Event, EventKind, Nanos, PacketDrop, Task},
+    event::{Event, EventKind, Nanos, PacketDrop, Task, TcpState},
     filter::{Filter, Subject},
+    flow::Flow,
 };
 
 /// Drops kept whole, newest last.
@@ -32,6 +33,10 @@ pub struct Dropped {
     pub remote: SocketAddr,
     /// The owner of the flow the segment belonged to, when known.
     pub owner: Option<Task>,
+    /// That flow's container or systemd unit, when known.
+    pub unit: Option<Arc<str>>,
+    /// That flow's state when the segment was dropped.
+    pub state: Option<TcpState>,
     pub drop: PacketDrop,
 }
 
@@ -39,6 +44,8 @@ impl Dropped {
     pub fn subject(&self) -> Subject<'_> {
         Subject {
             owner: self.owner.as_ref(),
+            unit: self.unit.as_deref(),
+            state: self.state,
             drop_reason: Some(&self.drop.reason),
             ..Subject::ends(self.local, self.remote, self.netns)
         }
@@ -137,8 +144,9 @@ pub struct Summary<'a> {
 }
 
 impl Drops {
-    /// Records a drop event; `owner` is its flow's, when the table knows it.
-    pub fn record(&mut self, event: &Event, owner: Option<&Task>) {
+    /// Records a drop event; `flow` is the live flow it belongs to, when
+    /// the table knows it.
+    pub fn record(&mut self, event: &Event, flow: Option<&Flow>) {
         let EventKind::Drop(drop) = &event.kind else {
             return;
         };
@@ -153,7 +161,9 @@ impl Drops {
             netns: event.netns,
             local: event.local,
             remote: event.remote,
-            owner: owner.cloned(),
+            owner: flow.and_then(|flow| flow.owner.clone()),
+            unit: flow.and_then(|flow| flow.unit.clone()),
+            state: flow.map(|flow| flow.state),
             drop: drop.clone(),
         });
     }
@@ -192,7 +202,7 @@ impl Drops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::event::TcpFlags;
+    use crate::model::event::{SockId, TcpFlags};
 
     fn drop_event(at: Nanos, reason: &str, remote: &str) -> Event {
         Event {
@@ -251,6 +261,30 @@ mod tests {
             drops.summary(&by_port, 2).newest[0].drop.reason.as_ref(),
             "NO_SOCKET"
         );
+    }
+
+    #[test]
+    fn state_and_unit_filters_narrow_drops_to_those_of_matching_flows() {
+        let mut drops = Drops::default();
+        let event = drop_event(1, "NETFILTER_DROP", "10.0.0.1:5000");
+        let mut flow = Flow::new(SockId(1), 7, event.local, event.remote, 0);
+        flow.state = TcpState::SynSent;
+        flow.unit = Some(Arc::from("api.service"));
+        drops.record(&event, Some(&flow));
+        drops.record(&drop_event(2, "NO_SOCKET", "10.0.0.1:5001"), None);
+        let reasons = |filter: &str| -> Vec<String> {
+            let filter: Filter = filter.parse().expect("filter");
+            let summary = drops.summary(&filter, 2);
+            summary
+                .newest
+                .iter()
+                .map(|dropped| dropped.drop.reason.to_string())
+                .collect()
+        };
+        assert_eq!(reasons("state:syn_sent"), ["NETFILTER_DROP"]);
+        assert_eq!(reasons("unit:api"), ["NETFILTER_DROP"]);
+        assert!(reasons("state:established").is_empty());
+        assert!(reasons("unit:db").is_empty());
     }
 
     #[test]

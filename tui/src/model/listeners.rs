@@ -8,6 +8,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
 };
 
 use super::{
@@ -25,6 +26,8 @@ pub struct Listener {
     pub netns: u32,
     pub local: SocketAddr,
     pub owner: Option<Task>,
+    /// The owner's container or systemd unit, when known.
+    pub unit: Option<Arc<str>>,
     /// Connections in the accept queue, not yet accepted.
     pub depth: u32,
     /// The backlog passed to listen(), as the kernel capped it.
@@ -68,6 +71,7 @@ impl<'a> From<&'a Listener> for Subject<'a> {
         let nowhere = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
         Self {
             owner: listener.owner.as_ref(),
+            unit: listener.unit.as_deref(),
             state: Some(TcpState::Listen),
             ..Subject::ends(listener.local, nowhere, listener.netns)
         }
@@ -135,6 +139,7 @@ impl Listeners {
             netns: entry.netns,
             local: entry.local,
             owner: entry.owner.as_ref().map(|owner| owner.task.clone()),
+            unit: entry.owner.as_ref().and_then(|owner| owner.unit.clone()),
             depth: entry.receive_queue,
             backlog: entry.send_queue,
             drops: entry.drops,
