@@ -294,6 +294,7 @@ struct SsLine {
     srtt_us: f64,
     retrans: i64,
     total_retrans: i64,
+    snd_wnd: i64,
 }
 
 fn parse_ss(text: &str) -> SsLine {
@@ -319,6 +320,7 @@ fn parse_ss(text: &str) -> SsLine {
         srtt_us: srtt_ms * 1000.0,
         retrans,
         total_retrans,
+        snd_wnd: number("snd_wnd"),
     }
 }
 
@@ -353,6 +355,15 @@ fn sockinfo_agrees_with_ss_for_a_flow_that_recovered_from_loss() {
     let sockinfo = scope.expect_line("a sockinfo line of the client", SURVEY_WAIT, |v| {
         v["kind"] == "sockinfo" && client.matches(v)
     });
+    let server = Flow {
+        netns: lab.server.inode(),
+        daddr: CLIENT_V4.into(),
+        dport: local_port,
+        sport: Some(PORT_SS),
+    };
+    let accepted = scope.expect_line("a sockinfo line of the server", SURVEY_WAIT, |v| {
+        v["kind"] == "sockinfo" && server.matches(v)
+    });
     let ss = lab.client.exec(
         "ss",
         &[
@@ -376,6 +387,15 @@ fn sockinfo_agrees_with_ss_for_a_flow_that_recovered_from_loss() {
         int(&sockinfo, "total_retrans"),
         ss.total_retrans,
         "{sockinfo}"
+    );
+    assert_eq!(int(&sockinfo, "snd_wnd"), ss.snd_wnd, "{sockinfo}");
+    // The window the server advertises is the one the client sees (`ss`
+    // 6.1 does not print rcv_wnd), up to the window scale's rounding.
+    let advertised = int(&accepted, "rcv_wnd") as f64;
+    assert!(
+        (advertised - ss.snd_wnd as f64).abs() <= ss.snd_wnd as f64 * 0.1,
+        "server rcv_wnd {advertised} vs client snd_wnd {}: {accepted}",
+        ss.snd_wnd
     );
     let srtt = int(&sockinfo, "srtt_us") as f64;
     assert!(

@@ -49,6 +49,8 @@ pub struct TcpDetails {
     pub snd_wnd: u32,
     /// The receive space tcpscope's side advertises from, bytes.
     pub rcv_space: u32,
+    /// The window this side advertises now, bytes (kernels from 6.2).
+    pub rcv_wnd: Option<u32>,
     pub last_send_ms: u32,
     pub last_receive_ms: u32,
     pub last_ack_ms: u32,

@@ -40,7 +40,7 @@ fn details(sample: &SocketSample, now: Nanos) -> [String; 3] {
             d.cwnd,
         ),
         format!(
-            "unacked {} retrans {}/{} lost {} send-q {} notsent {} snd_wnd {} rcv_space {}",
+            "unacked {} retrans {}/{} lost {} send-q {} notsent {} snd_wnd {} {}",
             d.unacked,
             d.retrans,
             d.total_retrans,
@@ -48,7 +48,11 @@ fn details(sample: &SocketSample, now: Nanos) -> [String; 3] {
             bytes(sample.send_queue),
             bytes(d.notsent_bytes),
             bytes(d.snd_wnd),
-            bytes(d.rcv_space),
+            // Kernels before 6.2 do not report the advertised window.
+            match d.rcv_wnd {
+                Some(window) => format!("rcv_wnd {}", bytes(window)),
+                None => format!("rcv_space {}", bytes(d.rcv_space)),
+            },
         ),
         format!(
             "lastsnd {} lastrcv {} lastack {}",
@@ -98,6 +102,7 @@ mod tests {
                 ssthresh: 0x7fff_ffff,
                 total_retrans: 5,
                 snd_wnd: 65536,
+                rcv_wnd: Some(32768),
                 notsent_bytes: 300,
                 last_send_ms: 1500,
                 ..TcpDetails::default()
@@ -117,7 +122,7 @@ mod tests {
         );
         assert_eq!(
             lines[2],
-            "unacked 0 retrans 0/5 lost 0 send-q 2.0K notsent 300B snd_wnd 64.0K rcv_space 0B"
+            "unacked 0 retrans 0/5 lost 0 send-q 2.0K notsent 300B snd_wnd 64.0K rcv_wnd 32.0K"
         );
         assert_eq!(lines[3], "lastsnd 1.5s lastrcv 0ms lastack 0ms");
     }

@@ -113,6 +113,11 @@ impl Resolver<'_> {
     }
 }
 
+/// Byte offset of `outer.path` in the running kernel's BTF.
+pub fn byte_offset(btf: &Btf, outer: &'static str, path: &str) -> Result<u32, OffsetError> {
+    Ok(Resolver { btf }.field(outer, path)?.bit_offset / 8)
+}
+
 fn type_size(resolved: &Type) -> usize {
     match resolved {
         Type::Int(int) => int.size(),

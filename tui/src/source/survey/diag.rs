@@ -7,10 +7,10 @@
 use std::{io, net::SocketAddr};
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator,
 };
 use netlink_packet_sock_diag::{
-    AF_INET, AF_INET6, IPPROTO_TCP, SockDiagMessage,
+    AF_INET, AF_INET6, INET_DIAG_INFO, IPPROTO_TCP, SockDiagMessage,
     inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla},
 };
 use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
@@ -21,9 +21,19 @@ use crate::model::event::SocketLimits;
 /// Receive buffer: the kernel fills each read with as many sockets as fit.
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
+/// The bytes before a sock_diag answer's attributes: the netlink header
+/// and `struct inet_diag_msg`.
+const ATTRIBUTES_AT: usize = 16 + 72;
+/// Where `tcpi_rcv_wnd` sits in `struct tcp_info` (UAPI, so fixed). The
+/// netlink crate's `tcp_info` ends before it; the kernel sends the field
+/// from 6.2 on, which the attribute's length tells.
+pub const RCV_WND_AT: usize = 232;
+
 /// A socket as sock_diag describes it, before owners are resolved.
 pub struct Found {
     pub response: InetResponse,
+    /// `tcpi_rcv_wnd`, when the kernel sends it.
+    pub receive_window: Option<u32>,
 }
 
 pub struct DiagSocket {
@@ -126,8 +136,10 @@ impl DiagSocket {
                         if ours =>
                     {
                         single = message.header.flags & netlink_packet_core::NLM_F_MULTIPART == 0;
+                        let raw = buffer.get(offset..offset + length).unwrap_or_default();
                         found.push(Found {
                             response: *response,
+                            receive_window: receive_window(raw),
                         });
                     }
                     NetlinkPayload::Done(_) if ours => return Ok(()),
@@ -149,6 +161,16 @@ impl DiagSocket {
             }
         }
     }
+}
+
+/// `tcpi_rcv_wnd` from the raw `INET_DIAG_INFO` attribute of one answer.
+fn receive_window(message: &[u8]) -> Option<u32> {
+    let attributes = message.get(ATTRIBUTES_AT..)?;
+    let info = NlasIterator::new(attributes)
+        .map_while(Result::ok)
+        .find(|attribute| attribute.kind() == INET_DIAG_INFO)?;
+    let field = info.value().get(RCV_WND_AT..RCV_WND_AT + 4)?;
+    Some(u32::from_ne_bytes(field.try_into().ok()?))
 }
 
 impl Found {
@@ -174,5 +196,42 @@ impl Found {
             Nla::MemInfo(memory) => Some(memory.drops),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::live::offsets;
+
+    #[test]
+    fn the_receive_window_is_read_where_the_running_kernel_puts_it() {
+        let Ok(btf) = btf_rs::Btf::from_file("/sys/kernel/btf/vmlinux") else {
+            eprintln!("skipped: no readable kernel BTF on this machine");
+            return;
+        };
+        match offsets::byte_offset(&btf, "tcp_info", "tcpi_rcv_wnd") {
+            Ok(offset) => assert_eq!(offset as usize, RCV_WND_AT),
+            Err(error) => eprintln!("skipped: a kernel before 6.2 ({error})"),
+        }
+    }
+
+    #[test]
+    fn a_short_tcp_info_has_no_receive_window() {
+        let mut message = vec![0u8; ATTRIBUTES_AT];
+        // One INET_DIAG_INFO attribute holding a 232-byte tcp_info (5.x).
+        let length: u16 = 4 + 232;
+        message.extend_from_slice(&length.to_ne_bytes());
+        message.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+        message.extend(std::iter::repeat_n(0u8, 232));
+        assert_eq!(receive_window(&message), None);
+        // Grown by one field: the window is read.
+        let length: u16 = 4 + 236;
+        message.truncate(ATTRIBUTES_AT);
+        message.extend_from_slice(&length.to_ne_bytes());
+        message.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+        message.extend(std::iter::repeat_n(0u8, 232));
+        message.extend_from_slice(&65_535u32.to_ne_bytes());
+        assert_eq!(receive_window(&message), Some(65_535));
     }
 }

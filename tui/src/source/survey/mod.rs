@@ -202,6 +202,7 @@ fn entry(found: &Found, netns: u32) -> Option<SocketEntry> {
             bytes_received: info.bytes_received,
             snd_wnd: info.snd_wnd,
             rcv_space: info.rcv_space,
+            rcv_wnd: found.receive_window,
             last_send_ms: info.last_data_sent,
             last_receive_ms: info.last_data_recv,
             last_ack_ms: info.last_ack_recv,
