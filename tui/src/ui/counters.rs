@@ -23,7 +23,7 @@ pub const HIGHLIGHT: Nanos = 5_000_000_000;
 
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = Theme::new(state.color);
-    let all = &state.observed.collected.counters;
+    let all = state.view().counters;
     let namespaces: Vec<_> = all
         .by_activity()
         .into_iter()

@@ -99,3 +99,30 @@ fn counters_pane_highlights_what_moved() {
     assert_snapshot!("counters_140", text);
     assert_snapshot!("counters_80", pane(&state, 80, 12, super::render));
 }
+
+#[test]
+fn a_frozen_view_keeps_the_counters_of_its_moment() {
+    let mut state = demo_state();
+    let quiet = moved(&[]);
+    let samples = |root: Snapshot| {
+        [
+            (ROOT, root),
+            (CONTAINER, quiet.clone()),
+            (IDLE, quiet.clone()),
+        ]
+    };
+    state
+        .observed
+        .apply(&survey(SECOND, samples(quiet.clone())));
+    state
+        .observed
+        .apply(&survey(2 * SECOND, samples(quiet.clone())));
+    crate::app::action::update(&mut state, crate::app::action::Action::ToggleFreeze);
+    let frozen = pane(&state, 140, 12, super::render);
+    let timeouts = moved(&[("TCPTimeouts", 4)]);
+    state.observed.apply(&survey(3 * SECOND, samples(timeouts)));
+    assert_eq!(pane(&state, 140, 12, super::render), frozen);
+    crate::app::action::update(&mut state, crate::app::action::Action::ToggleFreeze);
+    let live = pane(&state, 140, 12, super::render);
+    assert!(live.contains("TCPTimeouts"), "{live}");
+}
