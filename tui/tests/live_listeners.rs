@@ -1,13 +1,16 @@
-//! Root integration test of listeners in trouble: a SYN into a full accept
+//! Root integration tests of listeners in trouble: a SYN into a full accept
 //! queue is dropped without any drop event, so tcpscope must say so from
-//! the listener's queue and drop count, in a `listener` line. Without root
-//! it says why it is skipped.
+//! the listener's queue and drop count, in a `listener` line; handshakes
+//! whose SYN-ACKs never arrive wait half-open on the listener, which the
+//! Listeners page counts with their SYN-ACK retransmissions. Without root
+//! they say why they are skipped.
 
 mod support;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::Command;
 use std::time::Duration;
 
 use support::lines::int;
@@ -17,6 +20,8 @@ use support::tcpscope::{Tcpscope, dump};
 
 const PORT_FULL: u16 = 23821;
 const CLIENTS: usize = 20;
+const PORT_HALF_OPEN: u16 = 23822;
+const HALF_OPEN_CLIENTS: usize = 3;
 
 /// A few surveys: the connects, their dropped SYNs and a survey after.
 const LISTENER_WAIT: Duration = Duration::from_secs(8);
@@ -125,5 +130,96 @@ fn a_listener_whose_accept_queue_overflows_is_flagged_full_with_its_drops() {
         "{full}"
     );
     assert!(int(&dropping, "drops") > 0, "{dropping}");
+    drop((clients, listener));
+}
+
+/// The `[page: listeners]` section of a snapshot file.
+fn listeners_page(snapshot: &str) -> &str {
+    let start = snapshot
+        .find("[page: listeners]")
+        .unwrap_or_else(|| panic!("no listeners page in the snapshot:\n{snapshot}"));
+    let page = &snapshot[start..];
+    match page[1..].find("\n[page: ") {
+        Some(end) => &page[..=end],
+        None => page,
+    }
+}
+
+#[test]
+fn handshakes_whose_syn_acks_are_lost_wait_half_open_on_the_listeners_page() {
+    if skipped("handshakes_whose_syn_acks_are_lost_wait_half_open_on_the_listeners_page") {
+        return;
+    }
+    let lab = support::netns::Lab::new("listener-half-open");
+    // The client never sees a SYN-ACK. It resends its SYN every second
+    // (linear timeouts), and the server answers each with its SYN-ACK
+    // again, on top of the request's own timer.
+    lab.client.iptables(
+        false,
+        &[
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--tcp-flags",
+            "SYN,ACK",
+            "SYN,ACK",
+            "-j",
+            "DROP",
+        ],
+    );
+    lab.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", "8");
+    let listener = in_namespace(&lab.server, || {
+        listen_with_backlog(SERVER_V4, PORT_HALF_OPEN, 16)
+    })
+    .unwrap_or_else(|e| panic!("listen on {SERVER_V4}:{PORT_HALF_OPEN}: {e}"));
+    let file = std::env::temp_dir().join(format!(
+        "tcpscope-test-{}-half-open.txt",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&file);
+    let run = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .arg("--snapshot")
+        .arg(&file)
+        .args(["--duration", "8s", "--port", &PORT_HALF_OPEN.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot spawn the tcpscope binary");
+    let server = SocketAddr::from((SERVER_V4, PORT_HALF_OPEN));
+    let clients: Vec<TcpStream> = in_namespace(&lab.client, move || {
+        (0..HALF_OPEN_CLIENTS)
+            .map(|_| connect_without_waiting(server))
+            .collect::<io::Result<_>>()
+    })
+    .unwrap_or_else(|e| panic!("connect to {server}: {e}"));
+    let output = run.wait_with_output().expect("tcpscope ran");
+    let snapshot = std::fs::read_to_string(&file);
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "tcpscope --snapshot failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let snapshot = snapshot.expect("the snapshot file was written");
+    let page = listeners_page(&snapshot);
+    eprintln!("{page}");
+    let address = format!("{SERVER_V4}:{PORT_HALF_OPEN}");
+    let row = page
+        .lines()
+        .find(|line| line.contains(&address))
+        .unwrap_or_else(|| panic!("no row for {address}:\n{page}"));
+    // The last two columns: half-open connections, SYN-ACK retransmits.
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    let [.., half_open, synack_retransmits] = columns.as_slice() else {
+        panic!("too few columns: {row}");
+    };
+    assert_eq!(half_open.parse::<usize>(), Ok(HALF_OPEN_CLIENTS), "{row}");
+    let synack_retransmits: usize = synack_retransmits.parse().expect(row);
+    assert!(
+        synack_retransmits >= HALF_OPEN_CLIENTS,
+        "at least one SYN-ACK retransmit per handshake: {row}"
+    );
     drop((clients, listener));
 }
