@@ -30,6 +30,7 @@ use crate::{
         json::{self, Totals},
         json_health,
     },
+    source::live::clock,
     source::{Batch, SourceInfo},
 };
 
@@ -279,10 +280,9 @@ impl Printer<'_> {
     /// filter, over the window ending now (live) or at the recording's
     /// last event (replay).
     fn destinations(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
-        let at = match source.origin == "live" {
-            true => now(),
-            false => self.latest,
-        };
+        let at = source
+            .monotonic_to_wall_ns
+            .map_or(self.latest, clock::events_now);
         for summary in self.collected.destinations.summaries(at) {
             if self.filter.matches_destination(summary.remote) {
                 writeln!(out, "{}", json::destination_line(at, &summary))?;

@@ -87,6 +87,9 @@ fn open_source(
         return Ok((Box::pin(replay.run(sink)), info, clock));
     }
     let (live, info) = Live::open(watch)?;
+    let clock = Clock::Live {
+        monotonic_to_wall_ns: live.monotonic_to_wall_ns,
+    };
     for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
         eprintln!("tcpscope: {probe}");
     }
@@ -101,5 +104,5 @@ fn open_source(
             .await
             .context("reading the probes' ring buffer")
     };
-    Ok((Box::pin(run), info, Clock::Wall))
+    Ok((Box::pin(run), info, clock))
 }

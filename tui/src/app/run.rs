@@ -35,6 +35,7 @@ use super::{
 };
 use crate::{
     model::event::Nanos,
+    source::live::clock::events_now,
     source::{Batch, survey::Watch},
     ui,
 };
@@ -45,8 +46,9 @@ const CLOCK_TICK: Duration = Duration::from_secs(1);
 /// Where "now" comes from.
 #[derive(Debug, Clone)]
 pub enum Clock {
-    /// The wall clock: live probes.
-    Wall,
+    /// The live probes' clock: monotonic time moved by this offset (see
+    /// [`events_now`]).
+    Live { monotonic_to_wall_ns: i64 },
     /// A recording's own time, as its replay has played it.
     Recording(Arc<AtomicU64>),
 }
@@ -54,7 +56,9 @@ pub enum Clock {
 impl Clock {
     pub fn now(&self) -> Nanos {
         match self {
-            Self::Wall => wall_now(),
+            Self::Live {
+                monotonic_to_wall_ns,
+            } => events_now(*monotonic_to_wall_ns),
             Self::Recording(played) => played.load(Ordering::Relaxed),
         }
     }

@@ -49,6 +49,9 @@ pub struct SourceInfo {
     pub probes: Vec<ProbeStatus>,
     /// Optional kernel fields this kernel lacks (the probes read zero).
     pub missing_fields: Vec<String>,
+    /// Live only: wall-clock minus monotonic time, ns, as the events are
+    /// timed (see [`live::clock::events_now`]).
+    pub monotonic_to_wall_ns: Option<i64>,
 }
 
 impl SourceInfo {

@@ -93,6 +93,7 @@ impl Replay {
             origin: path.display().to_string(),
             probes: recorded_probes(&first),
             missing_fields: Vec::new(),
+            monotonic_to_wall_ns: None,
         };
         let replay = Self {
             path: path.to_path_buf(),

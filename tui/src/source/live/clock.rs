@@ -4,7 +4,7 @@
 
 use std::{fs, io::Read as _, thread, time::Duration};
 
-use crate::decode::KernelClock;
+use crate::{decode::KernelClock, model::event::Nanos};
 
 /// HZ values Linux can be built with.
 const KNOWN_HZ: [u32; 4] = [100, 250, 300, 1000];
@@ -19,16 +19,24 @@ pub fn kernel_clock() -> Option<KernelClock> {
 }
 
 fn monotonic_to_wall_ns() -> i64 {
-    let now = |clock| {
-        let mut time = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec into the pointer given.
-        unsafe { libc::clock_gettime(clock, &mut time) };
-        time.tv_sec * 1_000_000_000 + time.tv_nsec
+    read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
+}
+
+/// Now on the events' clock: the monotonic clock moved by the offset taken
+/// at start, as every event's time is. A wall clock stepped during the run
+/// (NTP, a resumed VM) then skews no age, forecast or survey against them.
+pub fn events_now(monotonic_to_wall_ns: i64) -> Nanos {
+    u64::try_from(read(libc::CLOCK_MONOTONIC) + monotonic_to_wall_ns).unwrap_or(0)
+}
+
+fn read(clock: libc::clockid_t) -> i64 {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+    // SAFETY: clock_gettime writes one timespec into the pointer given.
+    unsafe { libc::clock_gettime(clock, &mut time) };
+    time.tv_sec * 1_000_000_000 + time.tv_nsec
 }
 
 /// CONFIG_HZ from /proc/config.gz or /boot/config-<release>.
@@ -117,5 +125,25 @@ mod tests {
         };
         assert!(KNOWN_HZ.contains(&clock.hz), "{}", clock.hz);
         assert!(clock.monotonic_to_wall_ns > 1_600_000_000_000_000_000);
+    }
+
+    #[test]
+    fn now_on_the_events_clock_moves_with_the_monotonic_clock_from_the_wall_time() {
+        let offset = monotonic_to_wall_ns();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos() as i128;
+        let first = events_now(offset);
+        assert!(
+            (i128::from(first) - wall).abs() < 50_000_000,
+            "{first} vs {wall}"
+        );
+        // A different offset (a wall clock stepped by an hour since the
+        // start) moves "now" by exactly that much.
+        let hour = 3_600_000_000_000;
+        let stepped = events_now(offset - hour);
+        assert!(stepped + hour as u64 >= first);
+        assert!(stepped + hour as u64 - first < 50_000_000);
     }
 }

@@ -6,10 +6,7 @@ pub mod offsets;
 pub mod preflight;
 pub mod probes;
 
-use std::{
-    fs, thread,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{fs, thread, time::Duration};
 
 use anyhow::{Context as _, bail};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -25,10 +22,7 @@ use super::{
 };
 use crate::{
     decode::{Bitfields, Decoder, drop_reasons::DropReasons, kallsyms::Symbols},
-    model::{
-        event::{Event, Nanos},
-        socket::Survey,
-    },
+    model::{event::Event, socket::Survey},
 };
 use probes::Probes;
 
@@ -53,6 +47,8 @@ pub struct Live {
     /// Moves to its own thread when the source runs.
     surveyor: Option<Surveyor>,
     watch: Watch,
+    /// The events' clock (see [`clock::events_now`]).
+    pub monotonic_to_wall_ns: i64,
 }
 
 impl Live {
@@ -80,6 +76,7 @@ impl Live {
         )?;
         let kallsyms = fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
         let hz = clock.hz;
+        let monotonic_to_wall_ns = clock.monotonic_to_wall_ns;
         let drop_reasons = DropReasons::new(offsets::drop_reasons(&btf));
         let drop_filter = drop_reasons.noise_filter();
         let decoder = Decoder::new(
@@ -104,6 +101,7 @@ impl Live {
             origin: "live".to_string(),
             probes: probes.status.clone(),
             missing_fields: resolved.missing,
+            monotonic_to_wall_ns: Some(monotonic_to_wall_ns),
         };
         Ok((
             Self {
@@ -113,6 +111,7 @@ impl Live {
                 decoder,
                 surveyor: Some(surveyor),
                 watch,
+                monotonic_to_wall_ns,
             },
             info,
         ))
@@ -131,7 +130,9 @@ impl Live {
         let (lost, malformed) = (0, 0);
         let mut totals = Totals { lost, malformed };
         let mut surveys = match self.surveyor.take() {
-            Some(surveyor) => spawn_surveys(surveyor, self.watch.clone())?,
+            Some(surveyor) => {
+                spawn_surveys(surveyor, self.watch.clone(), self.monotonic_to_wall_ns)?
+            }
             None => mpsc::channel(1).1,
         };
         let initial = tokio::select! {
@@ -217,10 +218,15 @@ impl Totals {
 
 /// Surveys every [`SURVEY_EVERY`] and the watched socket every
 /// [`WATCH_EVERY`], on a thread that ends when the receiver goes away.
-fn spawn_surveys(mut surveyor: Surveyor, watch: Watch) -> anyhow::Result<mpsc::Receiver<Survey>> {
+fn spawn_surveys(
+    mut surveyor: Surveyor,
+    watch: Watch,
+    monotonic_to_wall_ns: i64,
+) -> anyhow::Result<mpsc::Receiver<Survey>> {
     let (sink, surveys) = mpsc::channel(4);
+    let now = move || clock::events_now(monotonic_to_wall_ns);
     let work = move || {
-        if sink.blocking_send(surveyor.survey(wall_now())).is_err() {
+        if sink.blocking_send(surveyor.survey(now())).is_err() {
             return;
         }
         let mut last_full = std::time::Instant::now();
@@ -228,11 +234,9 @@ fn spawn_surveys(mut surveyor: Surveyor, watch: Watch) -> anyhow::Result<mpsc::R
             thread::sleep(WATCH_EVERY);
             let survey = if last_full.elapsed() >= SURVEY_EVERY {
                 last_full = std::time::Instant::now();
-                Some(surveyor.survey(wall_now()))
+                Some(surveyor.survey(now()))
             } else {
-                watch
-                    .get()
-                    .and_then(|tuple| surveyor.look_up(tuple, wall_now()))
+                watch.get().and_then(|tuple| surveyor.look_up(tuple, now()))
             };
             if let Some(survey) = survey
                 && sink.blocking_send(survey).is_err()
@@ -249,11 +253,4 @@ fn spawn_surveys(mut surveyor: Surveyor, watch: Watch) -> anyhow::Result<mpsc::R
         .spawn(work)
         .context("starting the socket survey thread")?;
     Ok(surveys)
-}
-
-/// Now on the wall clock, as the events' times.
-fn wall_now() -> Nanos {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as Nanos)
 }
