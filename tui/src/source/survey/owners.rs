@@ -2,7 +2,9 @@
 //! /proc/<pid>/fd, as `ss -p` does. The map is rebuilt only when a survey
 //! asks for an inode it does not know, and at most once per
 //! [`RESCAN_EVERY`], so a box with many sockets pays for one scan, not one
-//! per socket.
+//! per socket. On a box where a scan is slow (many processes, many open
+//! sockets) scans are spaced further apart, so that they take at most a
+//! [`SCAN_SHARE`]th of a core.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -17,6 +19,8 @@ use crate::model::{event::Task, socket::Owner};
 
 /// The shortest time between two scans of /proc.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
+/// A scan waits at least this many times as long as the previous one took.
+const SCAN_SHARE: u32 = 20;
 
 #[derive(Debug, Default)]
 pub struct Owners {
@@ -24,6 +28,8 @@ pub struct Owners {
     /// Inodes asked for that the latest scan found no process for.
     unowned: HashSet<u64>,
     scanned: Option<Instant>,
+    /// How long the latest scan took.
+    scan_took: Duration,
 }
 
 impl Owners {
@@ -36,9 +42,11 @@ impl Owners {
         };
         let stale = self
             .scanned
-            .is_none_or(|scanned| scanned.elapsed() >= RESCAN_EVERY);
+            .is_none_or(|scanned| scanned.elapsed() >= rescan_after(self.scan_took));
         if stale && inodes.iter().any(unknown) {
+            let started = Instant::now();
             self.by_inode = scan();
+            self.scan_took = started.elapsed();
             self.scanned = Some(Instant::now());
             let by_inode = &self.by_inode;
             self.unowned.retain(|inode| !by_inode.contains_key(inode));
@@ -53,6 +61,11 @@ impl Owners {
             .map(|inode| self.by_inode.get(inode).cloned())
             .collect()
     }
+}
+
+/// How long after a scan that took `took` the next one may run.
+fn rescan_after(took: Duration) -> Duration {
+    RESCAN_EVERY.max(took * SCAN_SHARE)
 }
 
 /// Every socket inode held by a process, with the process; a socket shared
@@ -109,6 +122,15 @@ mod tests {
     use std::{net::TcpListener, os::unix::fs::MetadataExt};
 
     use super::*;
+
+    #[test]
+    fn slow_scans_are_spaced_to_a_twentieth_of_a_core() {
+        assert_eq!(rescan_after(Duration::from_millis(20)), RESCAN_EVERY);
+        assert_eq!(
+            rescan_after(Duration::from_millis(250)),
+            Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn reads_socket_links_only() {
