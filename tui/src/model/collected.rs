@@ -61,7 +61,8 @@ impl Collected {
                 .counters
                 .iter()
                 .map(|(netns, counters)| (*netns, counters));
-            self.counters.survey(survey.at, survey.root, samples);
+            self.counters
+                .survey(survey.at, survey.root, samples, survey.counters_from_zero);
             self.listeners.apply_survey(survey);
         }
         added

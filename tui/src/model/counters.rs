@@ -228,6 +228,21 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// Every watched counter at zero.
+    pub fn zeros() -> Self {
+        let mut zeros = Self::default();
+        for counter in &WATCHED {
+            zeros.set(counter.prefix, counter.name, 0);
+        }
+        zeros
+    }
+
+    /// Sets one counter, as a replay sums a recording's moves.
+    pub fn set(&mut self, prefix: &str, name: &str, value: i64) {
+        self.values
+            .insert((prefix.to_string(), name.to_string()), value);
+    }
+
     pub fn get(&self, prefix: &str, name: &str) -> Option<i64> {
         self.values
             .get(&(prefix.to_string(), name.to_string()))
@@ -332,15 +347,21 @@ impl NamespaceCounters {
     }
 
     /// Takes a survey of every namespace at `at`: the namespaces not in
-    /// it are forgotten (they were deleted).
+    /// it are forgotten (they were deleted). With `from_zero`, a namespace
+    /// seen for the first time moved from zero; otherwise its first sample
+    /// is the baseline.
     pub fn survey<'a>(
         &mut self,
         at: Nanos,
         root: Option<u32>,
         samples: impl IntoIterator<Item = (u32, &'a Snapshot)>,
+        from_zero: bool,
     ) {
         let mut alive = Vec::new();
         for (netns, snapshot) in samples {
+            if from_zero && !self.namespaces.contains_key(&netns) {
+                self.update(netns, at, &Snapshot::zeros());
+            }
             self.update(netns, at, snapshot);
             alive.push(netns);
         }

@@ -152,7 +152,32 @@ fn namespaces_list_root_first_then_by_activity() {
     all.update(30, 2 * SECOND, &quiet);
     let order: Vec<u32> = all.by_activity().iter().map(|(netns, _)| *netns).collect();
     assert_eq!(order, [30, 20, 10]);
-    all.survey(3 * SECOND, Some(30), [(30, &quiet), (10, &quiet)]);
+    all.survey(3 * SECOND, Some(30), [(30, &quiet), (10, &quiet)], false);
     assert_eq!(all.len(), 2);
     assert!(all.get(20).is_none());
+}
+
+#[test]
+fn counted_from_zero_a_new_namespaces_first_sample_is_all_moves() {
+    let mut moved = Snapshot::default();
+    moved.set("TcpExt", "ListenOverflows", 3);
+    let mut live = NamespaceCounters::default();
+    live.survey(SECOND, None, [(10, &moved)], false);
+    assert_eq!(
+        live.get(10).expect("sampled").moved().count(),
+        0,
+        "a baseline"
+    );
+    let mut replayed = NamespaceCounters::default();
+    replayed.survey(SECOND, None, [(10, &moved)], true);
+    let moves: Vec<(&str, i64)> = replayed
+        .get(10)
+        .expect("sampled")
+        .moved()
+        .map(|reading| (reading.counter.name, reading.delta))
+        .collect();
+    assert_eq!(moves, [("ListenOverflows", 3)]);
+    // Known from then on: the next sample counts from this one.
+    replayed.survey(2 * SECOND, None, [(10, &moved)], true);
+    assert_eq!(replayed.get(10).expect("sampled").moved().count(), 0);
 }

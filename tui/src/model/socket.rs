@@ -20,8 +20,8 @@ pub struct Owner {
 }
 
 /// A socket's `tcp_info`, in the units `ss -ti` prints. Serialized as is
-/// in `sockinfo` JSON lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+/// in `sockinfo` JSON lines, and read back from them by a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TcpDetails {
     pub rto_ms: u32,
     pub backoff: u8,
@@ -151,6 +151,10 @@ pub struct Survey {
     pub namespaces: Vec<NamespaceLimits>,
     /// Each namespace's TCP counters (netstat and snmp), by inode.
     pub counters: Vec<(u32, Snapshot)>,
+    /// The counters count from zero, as a recording's do (the moves it
+    /// recorded, summed): a namespace's first sample is then all moves,
+    /// where a live one is the baseline moves are counted from.
+    pub counters_from_zero: bool,
     /// The root namespace's inode (init's, or tcpscope's own when init's
     /// cannot be read).
     pub root: Option<u32>,

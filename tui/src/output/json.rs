@@ -270,6 +270,7 @@ struct SockinfoLine<'a> {
     state: &'static str,
     owner_pid: Option<u32>,
     owner_comm: Option<&'a str>,
+    unit: Option<&'a str>,
     send_queue: u32,
     receive_queue: u32,
     #[serde(flatten)]
@@ -287,6 +288,7 @@ pub fn sockinfo_line(flow: &Flow) -> Option<String> {
         state: flow.state.name(),
         owner_pid: flow.owner.as_ref().map(|task| task.pid),
         owner_comm: flow.owner.as_ref().map(|task| &*task.comm),
+        unit: flow.unit.as_deref(),
         send_queue: sample.send_queue,
         receive_queue: sample.receive_queue,
         details: &sample.details,

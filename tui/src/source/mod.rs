@@ -5,6 +5,7 @@
 pub mod counters;
 pub mod live;
 pub mod replay;
+mod replay_survey;
 pub mod survey;
 
 use std::fmt;

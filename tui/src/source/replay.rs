@@ -1,9 +1,11 @@
 //! `tcpscope --replay FILE`: a source that reads a recording made with
 //! `tcpscope --json` and sends its events as [`Batch`]es, paced by their
 //! timestamps divided by the speed (0: as fast as possible). Event lines
-//! become [`Event`]s again; `flow_end` lines are skipped (the table works
-//! them out itself) and `stats` lines carry the recorded `lost` and
-//! `malformed` totals. A corrupt line stops the replay with an error that
+//! become [`Event`]s again; the lines of each survey (`flow`, `sockinfo`,
+//! `listener`, `counters`) become that [`Survey`] again (see
+//! [`super::replay_survey`]); `flow_end`, `stall` and `destination` lines
+//! are skipped (the model works them out itself) and `stats` lines carry
+//! the recorded `lost` and `malformed` totals. A corrupt line stops the replay with an error that
 //! names the file, the line and the problem; what came before it has been
 //! sent.
 
@@ -23,7 +25,10 @@ use anyhow::{Context as _, anyhow};
 use serde::Deserialize;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Batch, ProbeStatus, SourceInfo};
+use super::{
+    Batch, ProbeStatus, SourceInfo,
+    replay_survey::{self, SurveyLine, Surveys},
+};
 use crate::{
     model::{
         errno,
@@ -31,6 +36,7 @@ use crate::{
             Event, EventKind, Nanos, PacketDrop, Retransmit, RetransmitCause, SockId, SocketLimits,
             Task, TcpFlags, TcpState,
         },
+        socket::Survey,
     },
     output::json::{Endpoints, parse_rfc3339},
 };
@@ -53,6 +59,11 @@ pub struct Replay {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Event(Event),
+    /// A line of the survey at `ts`.
+    Survey {
+        ts: Nanos,
+        line: SurveyLine,
+    },
     /// The running totals a `stats` line reports.
     Stats {
         ts: Nanos,
@@ -70,7 +81,7 @@ impl Record {
     fn ts(&self) -> Nanos {
         match self {
             Self::Event(event) => event.ts,
-            Self::Stats { ts, .. } | Self::Skipped { ts } => *ts,
+            Self::Survey { ts, .. } | Self::Stats { ts, .. } | Self::Skipped { ts } => *ts,
         }
     }
 }
@@ -119,6 +130,7 @@ impl Replay {
     pub async fn run(mut self, sink: mpsc::Sender<Batch>) -> anyhow::Result<()> {
         let mut pace: Option<Pace> = None;
         let mut batch = Batch::default();
+        let mut surveys = Surveys::default();
         let mut line = Vec::new();
         let mut number = 0usize;
         loop {
@@ -140,6 +152,7 @@ impl Replay {
                 Ok(record) => record,
                 Err(problem) => {
                     send(&sink, &mut batch).await;
+                    send_survey(&sink, &mut batch, surveys.finish()).await;
                     let path = self.path.display();
                     return Err(anyhow!("{path} line {number}: {problem}"));
                 }
@@ -152,8 +165,19 @@ impl Replay {
                 return Ok(());
             }
             self.clock.fetch_max(ts, Ordering::Relaxed);
+            // A survey's lines follow the events before it; the next event
+            // or a later survey's line ends it.
+            let done = match record {
+                Record::Event(_) => surveys.finish(),
+                Record::Survey { ts, ref line } => surveys.add(ts, line.clone()),
+                _ => None,
+            };
+            if !send_survey(&sink, &mut batch, done).await {
+                return Ok(());
+            }
             match record {
                 Record::Event(event) => batch.events.push(event),
+                Record::Survey { .. } => {}
                 Record::Stats {
                     lost, malformed, ..
                 } => {
@@ -167,6 +191,7 @@ impl Replay {
             }
         }
         send(&sink, &mut batch).await;
+        send_survey(&sink, &mut batch, surveys.finish()).await;
         Ok(())
     }
 }
@@ -231,6 +256,28 @@ async fn send(sink: &mpsc::Sender<Batch>, batch: &mut Batch) -> bool {
         lost: batch.lost,
         malformed: batch.malformed,
         survey: None,
+    };
+    sink.send(next).await.is_ok()
+}
+
+/// Sends the events before `survey`, then `survey`; false when nobody
+/// listens any more.
+async fn send_survey(
+    sink: &mpsc::Sender<Batch>,
+    batch: &mut Batch,
+    survey: Option<Survey>,
+) -> bool {
+    let Some(survey) = survey else {
+        return true;
+    };
+    if !batch.events.is_empty() && !send(sink, batch).await {
+        return false;
+    }
+    let next = Batch {
+        events: Vec::new(),
+        lost: batch.lost,
+        malformed: batch.malformed,
+        survey: Some(survey),
     };
     sink.send(next).await.is_ok()
 }
@@ -387,6 +434,11 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
                 outgoing: line.outgoing,
                 stack: (!line.stack.is_empty()).then(|| line.stack.into()),
             })
+        }
+        kind @ ("flow" | "sockinfo" | "listener" | "counters") => {
+            let line = replay_survey::parse(kind, text)
+                .unwrap_or_else(|| Err(format!("{kind} is not a survey line")))?;
+            return Ok(Record::Survey { ts, line });
         }
         "stats" => {
             let line: StatsLine = parse(text, &fields("stats"))?;

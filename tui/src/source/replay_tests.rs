@@ -289,3 +289,50 @@ fn a_paced_replay_takes_the_recordings_time_divided_by_the_speed() {
     assert_eq!(batches.iter().map(|b| b.events.len()).sum::<usize>(), 2);
     assert_eq!(clock, second.ts);
 }
+
+#[test]
+fn a_survey_arrives_after_the_events_before_it_and_before_those_after_it() {
+    let before = event(EventKind::ResetSent);
+    let mut after = before.clone();
+    after.ts = before.ts + 2_000_000_000;
+    let survey_ts = "2023-11-14T22:13:21Z";
+    let listener = |sport: u16| {
+        format!(
+            r#"{{"kind":"listener","ts":"{survey_ts}","family":4,"saddr":"10.232.0.2","sport":{sport},"netns":4026531840,"owner_pid":7,"owner_comm":"db","depth":3,"backlog":2,"full":true,"dropping":false,"drops":1,"drops_delta":0,"half_open":1,"synack_retransmits":0}}"#
+        )
+    };
+    let lines = [
+        event_line(&before, None),
+        listener(5432),
+        // A derived line in between belongs to no survey and ends none.
+        format!(r#"{{"kind":"stall_end","ts":"{survey_ts}"}}"#),
+        listener(5433),
+        event_line(&after, None),
+    ];
+    let file = recording(&lines);
+    let (batches, result, _) = play(&file.path, 0.0);
+    result.expect("a clean recording plays to its end");
+    let order: Vec<String> = batches
+        .iter()
+        .flat_map(|batch| {
+            let events = batch
+                .events
+                .iter()
+                .map(|event| format!("event {}", event.ts));
+            let survey = batch.survey.iter().map(|survey| {
+                format!("survey {} with {} sockets", survey.at, survey.sockets.len())
+            });
+            events.chain(survey).collect::<Vec<_>>()
+        })
+        .collect();
+    let at = parse_rfc3339(survey_ts).expect("time");
+    assert_eq!(
+        order,
+        [
+            format!("event {}", before.ts),
+            // Two listeners, each with its half-open request.
+            format!("survey {at} with 4 sockets"),
+            format!("event {}", after.ts),
+        ]
+    );
+}

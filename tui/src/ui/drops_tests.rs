@@ -31,7 +31,9 @@ fn state(filter: &str) -> State {
                 last = event.ts;
                 batch.events.push(event);
             }
-            Record::Stats { ts, .. } | Record::Skipped { ts } => last = ts,
+            Record::Stats { ts, .. } | Record::Skipped { ts } | Record::Survey { ts, .. } => {
+                last = ts
+            }
         }
     }
     state.observed.apply(&batch);

@@ -43,7 +43,8 @@ fn demo() -> (Batch, Nanos) {
                 batch.lost = lost;
                 batch.malformed = malformed;
             }
-            Record::Skipped { ts } => last = ts,
+            // The demo was recorded without surveys.
+            Record::Skipped { ts } | Record::Survey { ts, .. } => last = ts,
         }
     }
     (batch, last)

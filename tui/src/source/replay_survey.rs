@@ -1,0 +1,271 @@
+//! The surveys of a recording, put back together: every line a survey made
+//! `tcpscope --json` print carries that survey's time, so the `flow` lines
+//! (flows open before the recording started), `sockinfo` lines (each
+//! flow's `tcp_info`, recorded with `--sockinfo`), `listener` lines and
+//! `counters` lines of one time become one [`Survey`] again. A replay then
+//! shows owners, live details, stalls, listeners and counters as the
+//! recording run did, as far as the recording holds them: only flows its
+//! filter let through, only listeners in trouble, only counters that moved.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
+
+use serde::Deserialize;
+
+use crate::{
+    model::{
+        counters::{Snapshot, WATCHED},
+        event::{Nanos, Task, TcpState},
+        socket::{Owner, Scope, SocketEntry, Survey, TcpDetails},
+    },
+    output::json::Endpoints,
+};
+
+/// One line of a survey, as a socket or a namespace's counters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SurveyLine {
+    /// A `flow` line: a flow open when the recording started.
+    Open(SocketEntry),
+    /// A `sockinfo` line.
+    Details(SocketEntry),
+    /// A `listener` line, with its half-open connections.
+    Listener(SocketEntry, u32),
+    /// A `counters` line: the watched counters that moved, by name.
+    Counters(u32, BTreeMap<String, i64>),
+}
+
+/// Gathers survey lines into surveys.
+#[derive(Debug, Default)]
+pub struct Surveys {
+    pending: Option<Survey>,
+    /// Each namespace's counters so far, summed from the recorded moves.
+    counters: BTreeMap<u32, Snapshot>,
+}
+
+impl Surveys {
+    /// Adds a line of the survey at `at`; returns the survey before it
+    /// when this line belongs to a later one.
+    pub fn add(&mut self, at: Nanos, line: SurveyLine) -> Option<Survey> {
+        let done = match &self.pending {
+            Some(survey) if survey.at != at => self.finish(),
+            _ => None,
+        };
+        let survey = self.pending.get_or_insert_with(|| Survey {
+            at,
+            scope: Scope::Full,
+            ..Survey::default()
+        });
+        match line {
+            SurveyLine::Open(entry) => {
+                // Only the start-up survey prints `flow` lines.
+                survey.scope = Scope::Initial;
+                survey.sockets.push(entry);
+            }
+            // A flow open at start has its `flow` line first: its
+            // `sockinfo` or `listener` line completes it.
+            SurveyLine::Details(entry) => complete(&mut survey.sockets, entry),
+            SurveyLine::Listener(entry, half_open) => {
+                survey.sockets.extend(requests(&entry, half_open));
+                complete(&mut survey.sockets, entry);
+            }
+            SurveyLine::Counters(netns, moved) => {
+                let totals = self.counters.entry(netns).or_default();
+                for (name, delta) in moved {
+                    if let Some(counter) = WATCHED.iter().find(|c| c.name == name) {
+                        let total = totals.get(counter.prefix, counter.name).unwrap_or(0);
+                        totals.set(counter.prefix, counter.name, total.saturating_add(delta));
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    /// The survey being gathered, if any: every namespace's counters as
+    /// summed so far go with it (those that did not move read unchanged),
+    /// counted from zero.
+    pub fn finish(&mut self) -> Option<Survey> {
+        let mut survey = self.pending.take()?;
+        survey.counters = self
+            .counters
+            .iter()
+            .map(|(netns, totals)| (*netns, totals.clone()))
+            .collect();
+        survey.counters_from_zero = true;
+        Some(survey)
+    }
+}
+
+/// Adds `entry`, or what it says to the entry of the same socket.
+fn complete(sockets: &mut Vec<SocketEntry>, entry: SocketEntry) {
+    match sockets.iter_mut().find(|e| e.tuple() == entry.tuple()) {
+        Some(known) => {
+            known.details = entry.details.or(known.details);
+            known.send_queue = entry.send_queue;
+            known.receive_queue = entry.receive_queue;
+            known.drops = entry.drops.or(known.drops);
+            known.owner = known.owner.take().or(entry.owner);
+        }
+        None => sockets.push(entry),
+    }
+}
+
+/// `half_open` request sockets for the listener `entry`, as a survey
+/// lists them; their peers are not recorded.
+fn requests(entry: &SocketEntry, half_open: u32) -> impl Iterator<Item = SocketEntry> + '_ {
+    (1..=half_open).map(|index| SocketEntry {
+        remote: SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            u16::try_from(index).unwrap_or(u16::MAX),
+        ),
+        state: TcpState::SynRecv,
+        owner: None,
+        drops: None,
+        ..entry.clone()
+    })
+}
+
+#[derive(Deserialize)]
+struct OwnerFields {
+    owner_pid: Option<u32>,
+    owner_comm: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+impl OwnerFields {
+    fn owner(self) -> Option<Owner> {
+        Some(Owner {
+            task: Task {
+                pid: self.owner_pid?,
+                comm: Arc::from(self.owner_comm.unwrap_or_default()),
+            },
+            unit: self.unit.map(Arc::from),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct FlowLine {
+    #[serde(flatten)]
+    endpoints: Endpoints,
+    state: String,
+    #[serde(flatten)]
+    owner: OwnerFields,
+    rto_ms: Option<u32>,
+    backoff: Option<u8>,
+    retransmits: Option<u8>,
+    unacked: Option<u32>,
+    last_send_ms: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct SockinfoLine {
+    #[serde(flatten)]
+    endpoints: Endpoints,
+    state: String,
+    #[serde(flatten)]
+    owner: OwnerFields,
+    send_queue: u32,
+    receive_queue: u32,
+    #[serde(flatten)]
+    details: TcpDetails,
+}
+
+#[derive(Deserialize)]
+struct ListenerLine {
+    saddr: IpAddr,
+    sport: u16,
+    netns: u32,
+    #[serde(flatten)]
+    owner: OwnerFields,
+    depth: u32,
+    backlog: u32,
+    drops: Option<u32>,
+    half_open: u32,
+}
+
+#[derive(Deserialize)]
+struct CountersLine {
+    netns: u32,
+    deltas: BTreeMap<String, i64>,
+}
+
+/// The survey line of kind `kind` in `text`; None for a kind that is not
+/// one, an error naming what does not parse.
+pub fn parse(kind: &str, text: &str) -> Option<Result<SurveyLine, String>> {
+    let what = format!("a {kind} line");
+    let line = match kind {
+        "flow" => parse_as(text, &what).and_then(|line: FlowLine| {
+            let details = TcpDetails {
+                rto_ms: line.rto_ms.unwrap_or(0),
+                backoff: line.backoff.unwrap_or(0),
+                retransmits: line.retransmits.unwrap_or(0),
+                unacked: line.unacked.unwrap_or(0),
+                last_send_ms: line.last_send_ms.unwrap_or(0),
+                ..TcpDetails::default()
+            };
+            let mut entry = socket(&line.endpoints, &line.state, line.owner)?;
+            entry.details = line.rto_ms.map(|_| details);
+            Ok(SurveyLine::Open(entry))
+        }),
+        "sockinfo" => parse_as(text, &what).and_then(|line: SockinfoLine| {
+            let mut entry = socket(&line.endpoints, &line.state, line.owner)?;
+            entry.details = Some(line.details);
+            entry.send_queue = line.send_queue;
+            entry.receive_queue = line.receive_queue;
+            Ok(SurveyLine::Details(entry))
+        }),
+        "listener" => parse_as(text, &what).map(|line: ListenerLine| {
+            let unspecified = match line.saddr {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            };
+            let entry = SocketEntry {
+                netns: line.netns,
+                local: SocketAddr::new(line.saddr, line.sport),
+                remote: SocketAddr::new(unspecified, 0),
+                state: TcpState::Listen,
+                inode: 0,
+                receive_queue: line.depth,
+                send_queue: line.backlog,
+                drops: line.drops,
+                retransmit_timer_ms: None,
+                owner: line.owner.owner(),
+                details: None,
+            };
+            SurveyLine::Listener(entry, line.half_open)
+        }),
+        "counters" => parse_as(text, &what)
+            .map(|line: CountersLine| SurveyLine::Counters(line.netns, line.deltas)),
+        _ => return None,
+    };
+    Some(line)
+}
+
+fn socket(endpoints: &Endpoints, state: &str, owner: OwnerFields) -> Result<SocketEntry, String> {
+    Ok(SocketEntry {
+        netns: endpoints.netns,
+        local: SocketAddr::new(endpoints.saddr, endpoints.sport),
+        remote: SocketAddr::new(endpoints.daddr, endpoints.dport),
+        state: TcpState::from_name(state).ok_or_else(|| format!("unknown TCP state {state:?}"))?,
+        inode: 0,
+        receive_queue: 0,
+        send_queue: 0,
+        drops: None,
+        retransmit_timer_ms: None,
+        owner: owner.owner(),
+        details: None,
+    })
+}
+
+fn parse_as<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|error| format!("{what} that does not parse: {error}"))
+}
+
+#[cfg(test)]
+#[path = "replay_survey_tests.rs"]
+mod tests;
