@@ -22,7 +22,10 @@ pub fn lines(flow: &Flow, now: Nanos) -> Vec<String> {
     lines
 }
 
-fn details(sample: &SocketSample, now: Nanos) -> [String; 3] {
+/// Four short lines, so that the timeline pane's width (half the screen)
+/// cuts none of them at 160 columns; the windows, a stall's evidence, get
+/// a line of their own.
+fn details(sample: &SocketSample, now: Nanos) -> [String; 4] {
     let d = &sample.details;
     let ms = |us: u32| format!("{:.1}ms", f64::from(us) / 1000.0);
     let ssthresh = match d.ssthresh {
@@ -31,20 +34,19 @@ fn details(sample: &SocketSample, now: Nanos) -> [String; 3] {
     };
     [
         format!(
-            "tcp_info {} ago: srtt {}/{} rto {} backoff {} cwnd {} ssthresh {ssthresh}",
+            "tcp_info {} ago: srtt {}/{} rto {} backoff {}",
             format::duration(now.saturating_sub(sample.at)),
             ms(d.srtt_us),
             ms(d.rttvar_us),
             format::millis(d.rto_ms),
             d.backoff,
-            d.cwnd,
         ),
         format!(
-            "unacked {} retrans {}/{} lost {} send-q {} notsent {} snd_wnd {} {}",
-            d.unacked,
-            d.retrans,
-            d.total_retrans,
-            d.lost,
+            "cwnd {} ssthresh {ssthresh} unacked {} retrans {}/{} lost {}",
+            d.cwnd, d.unacked, d.retrans, d.total_retrans, d.lost,
+        ),
+        format!(
+            "send-q {} notsent {} snd_wnd {} {}",
             bytes(sample.send_queue),
             bytes(d.notsent_bytes),
             bytes(d.snd_wnd),
@@ -117,14 +119,14 @@ mod tests {
             "owner 812/nginx (nginx.service)  netns 4026531840  open before tcpscope started"
         );
         assert_eq!(
-            lines[1],
-            "tcp_info 500ms ago: srtt 1.2ms/0.5ms rto 204ms backoff 0 cwnd 10 ssthresh -"
+            lines[1..],
+            [
+                "tcp_info 500ms ago: srtt 1.2ms/0.5ms rto 204ms backoff 0",
+                "cwnd 10 ssthresh - unacked 0 retrans 0/5 lost 0",
+                "send-q 2.0K notsent 300B snd_wnd 64.0K rcv_wnd 32.0K",
+                "lastsnd 1.5s lastrcv 0ms lastack 0ms",
+            ]
         );
-        assert_eq!(
-            lines[2],
-            "unacked 0 retrans 0/5 lost 0 send-q 2.0K notsent 300B snd_wnd 64.0K rcv_wnd 32.0K"
-        );
-        assert_eq!(lines[3], "lastsnd 1.5s lastrcv 0ms lastack 0ms");
     }
 
     #[test]
