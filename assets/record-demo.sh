@@ -21,23 +21,13 @@ S=tcpscope-demo-s
 BIN=./target/release/tcpscope
 WORK=$(mktemp -d)
 
+. assets/lab.sh
 cleanup() {
-  jobs -p | xargs -r kill 2>/dev/null || true
-  ip netns del "$C" 2>/dev/null || true
-  ip netns del "$S" 2>/dev/null || true
+  lab_down
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-ip netns add "$C"
-ip netns add "$S"
-ip -n "$C" link set lo up
-ip -n "$S" link set lo up
-ip -n "$C" link add veth0 type veth peer name veth1 netns "$S"
-ip -n "$C" addr add 10.232.0.1/24 dev veth0
-ip -n "$S" addr add 10.232.0.2/24 dev veth1
-ip -n "$C" link set veth0 up
-ip -n "$S" link set veth1 up
+lab_up "$C" "$S" 10.232.0
 ip netns exec "$C" sysctl -q -w net.ipv4.tcp_syn_retries=3 net.ipv4.tcp_retries2=4 \
   net.ipv4.tcp_syn_linear_timeouts=0
 ip netns exec "$S" iptables -A INPUT -p tcp --dport 8081 -j DROP

@@ -15,22 +15,9 @@ C=tcpscope-stall-c
 S=tcpscope-stall-s
 BIN=./target/release/tcpscope
 
-cleanup() {
-  jobs -p | xargs -r kill 2>/dev/null || true
-  ip netns del "$C" 2>/dev/null || true
-  ip netns del "$S" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-ip netns add "$C"
-ip netns add "$S"
-ip -n "$C" link set lo up
-ip -n "$S" link set lo up
-ip -n "$C" link add veth0 type veth peer name veth1 netns "$S"
-ip -n "$C" addr add 10.233.0.1/24 dev veth0
-ip -n "$S" addr add 10.233.0.2/24 dev veth1
-ip -n "$C" link set veth0 up
-ip -n "$S" link set veth1 up
+. assets/lab.sh
+trap lab_down EXIT
+lab_up "$C" "$S" 10.233.0
 
 ip netns exec "$S" python3 -c '
 import socket, time, ctypes
