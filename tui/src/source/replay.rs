@@ -5,9 +5,9 @@
 //! `listener`, `counters`) become that [`Survey`] again (see
 //! [`super::replay_survey`]); `flow_end`, `stall` and `destination` lines
 //! are skipped (the model works them out itself) and `stats` lines carry
-//! the recorded `lost` and `malformed` totals. A corrupt line stops the replay with an error that
-//! names the file, the line and the problem; what came before it has been
-//! sent.
+//! the recorded `lost` and `malformed` totals. A corrupt line stops the
+//! replay with an error that names the file, the line and the problem;
+//! what came before it has been sent.
 
 use std::{
     fs::File,
@@ -167,17 +167,18 @@ impl Replay {
             self.clock.fetch_max(ts, Ordering::Relaxed);
             // A survey's lines follow the events before it; the next event
             // or a later survey's line ends it.
-            let done = match record {
-                Record::Event(_) => surveys.finish(),
-                Record::Survey { ts, ref line } => surveys.add(ts, line.clone()),
-                _ => None,
-            };
-            if !send_survey(&sink, &mut batch, done).await {
-                return Ok(());
-            }
             match record {
-                Record::Event(event) => batch.events.push(event),
-                Record::Survey { .. } => {}
+                Record::Event(event) => {
+                    if !send_survey(&sink, &mut batch, surveys.finish()).await {
+                        return Ok(());
+                    }
+                    batch.events.push(event);
+                }
+                Record::Survey { ts, line } => {
+                    if !send_survey(&sink, &mut batch, surveys.add(ts, line)).await {
+                        return Ok(());
+                    }
+                }
                 Record::Stats {
                     lost, malformed, ..
                 } => {
@@ -435,11 +436,6 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
                 stack: (!line.stack.is_empty()).then(|| line.stack.into()),
             })
         }
-        kind @ ("flow" | "sockinfo" | "listener" | "counters") => {
-            let line = replay_survey::parse(kind, text)
-                .unwrap_or_else(|| Err(format!("{kind} is not a survey line")))?;
-            return Ok(Record::Survey { ts, line });
-        }
         "stats" => {
             let line: StatsLine = parse(text, &fields("stats"))?;
             return Ok(Record::Stats {
@@ -448,7 +444,12 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
                 malformed: line.malformed,
             });
         }
-        _ => return Ok(Record::Skipped { ts }),
+        kind => {
+            return match replay_survey::parse(kind, text) {
+                Some(line) => Ok(Record::Survey { ts, line: line? }),
+                None => Ok(Record::Skipped { ts }),
+            };
+        }
     };
     let common: Common = parse(text, &format!("a {} line", head.kind))?;
     let sock = match common.sock.as_deref() {
