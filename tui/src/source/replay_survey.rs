@@ -8,7 +8,7 @@
 //! filter let through, only listeners in trouble, only counters that moved.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::Arc,
 };
@@ -19,7 +19,7 @@ use crate::{
     model::{
         counters::{Snapshot, WATCHED},
         event::{Nanos, Task, TcpState},
-        socket::{Owner, Scope, SocketEntry, Survey, TcpDetails},
+        socket::{Owner, Scope, SocketEntry, Survey, TcpDetails, Tuple},
     },
     output::json::Endpoints,
 };
@@ -41,6 +41,8 @@ pub enum SurveyLine {
 #[derive(Debug, Default)]
 pub struct Surveys {
     pending: Option<Survey>,
+    /// Where each socket of the pending survey is in its list.
+    positions: HashMap<Tuple, usize>,
     /// Each namespace's counters so far, summed from the recorded moves.
     counters: BTreeMap<u32, Snapshot>,
 }
@@ -58,18 +60,19 @@ impl Surveys {
             scope: Scope::Full,
             ..Survey::default()
         });
+        let positions = &mut self.positions;
         match line {
             SurveyLine::Open(entry) => {
                 // Only the start-up survey prints `flow` lines.
                 survey.scope = Scope::Initial;
-                survey.sockets.push(entry);
+                complete(survey, positions, entry);
             }
             // A flow open at start has its `flow` line first: its
             // `sockinfo` or `listener` line completes it.
-            SurveyLine::Details(entry) => complete(&mut survey.sockets, entry),
+            SurveyLine::Details(entry) => complete(survey, positions, entry),
             SurveyLine::Listener(entry, half_open) => {
                 survey.sockets.extend(requests(&entry, half_open));
-                complete(&mut survey.sockets, entry);
+                complete(survey, positions, entry);
             }
             SurveyLine::Counters(netns, moved) => {
                 let totals = self.counters.entry(netns).or_default();
@@ -89,6 +92,7 @@ impl Surveys {
     /// counted from zero.
     pub fn finish(&mut self) -> Option<Survey> {
         let mut survey = self.pending.take()?;
+        self.positions.clear();
         survey.counters = self
             .counters
             .iter()
@@ -99,9 +103,14 @@ impl Surveys {
     }
 }
 
-/// Adds `entry`, or what it says to the entry of the same socket.
-fn complete(sockets: &mut Vec<SocketEntry>, entry: SocketEntry) {
-    match sockets.iter_mut().find(|e| e.tuple() == entry.tuple()) {
+/// Adds `entry` to `survey`, or what it says to the entry of the same
+/// socket; `positions` indexes the survey's sockets.
+fn complete(survey: &mut Survey, positions: &mut HashMap<Tuple, usize>, entry: SocketEntry) {
+    let sockets = &mut survey.sockets;
+    match positions
+        .get(&entry.tuple())
+        .and_then(|&at| sockets.get_mut(at))
+    {
         Some(known) => {
             known.details = entry.details.or(known.details);
             known.send_queue = entry.send_queue;
@@ -109,7 +118,10 @@ fn complete(sockets: &mut Vec<SocketEntry>, entry: SocketEntry) {
             known.drops = entry.drops.or(known.drops);
             known.owner = known.owner.take().or(entry.owner);
         }
-        None => sockets.push(entry),
+        None => {
+            positions.insert(entry.tuple(), sockets.len());
+            sockets.push(entry);
+        }
     }
 }
 
