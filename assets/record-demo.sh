@@ -12,7 +12,9 @@
 #   t=4s   is reset by the server (SO_LINGER 0 close: reset);
 #   t=5s   gives up on a black-holed connect after 2 s itself (abandoned);
 #   t=19s  starts another black-holed connect, still retrying at the end.
-# The namespaces are deleted on exit, also on failure.
+# It records with --sockinfo, so the replay also has each flow's owner (the
+# server's accepted flows included) and tcp_info. The namespaces are deleted
+# on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-assets/demo.jsonl}
@@ -109,7 +111,11 @@ for when, work, args in plan:
 at(30)
 PY
 
-"$BIN" --json --filter addr:10.232.0.2 --duration 24s >"$OUT" &
+# Only these two namespaces: sockets of earlier runs can outlive theirs
+# (a server's orphaned FIN retrying into the black hole for minutes).
+NETNS=$(stat -L -c %i "/run/netns/$C"),$(stat -L -c %i "/run/netns/$S")
+: >"$OUT"
+"$BIN" --json --sockinfo --filter "addr:10.232.0.2 netns:$NETNS" --duration 24s >"$OUT" &
 recorder=$!
 until [ -s "$OUT" ]; do sleep 0.1; done
 ip netns exec "$S" python3 "$WORK/server.py" &

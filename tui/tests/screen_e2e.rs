@@ -29,7 +29,7 @@ fn assert_header_block(text: &str, filter: &str) {
     assert!(field("host:").contains("demo.jsonl"), "{text}");
     assert!(!field("kernel:").is_empty(), "{text}");
     assert_eq!(field("filter:"), filter, "{text}");
-    assert_eq!(field("probes:"), "6 attached", "{text}");
+    assert_eq!(field("probes:"), "7 attached", "{text}");
     assert_eq!(field("events lost:"), "0", "{text}");
 }
 

@@ -494,6 +494,27 @@ fn cause(name: &str) -> Result<RetransmitCause, String> {
     .ok_or_else(|| format!("unknown retransmit cause {name:?} (timer, tlp, fast, unknown)"))
 }
 
+/// Plays the recording at `path` to its end on a runtime of its own, for
+/// tests: every batch sent, how the replay ended, and its clock at the end.
+#[cfg(test)]
+pub(crate) fn play_all(path: &Path, speed: f64) -> (Vec<Batch>, anyhow::Result<()>, Nanos) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (replay, _info) = Replay::open(path, speed).expect("open the recording");
+        let clock = replay.clock();
+        let (sink, mut batches) = mpsc::channel(1024);
+        let result = replay.run(sink).await;
+        let mut got = Vec::new();
+        while let Ok(batch) = batches.try_recv() {
+            got.push(batch);
+        }
+        (got, result, clock.load(Ordering::Relaxed))
+    })
+}
+
 #[cfg(test)]
 #[path = "replay_tests.rs"]
 mod tests;

@@ -2,7 +2,7 @@
 //! corrupt lines are named, and a replay stops at one without losing what
 //! came before.
 
-use std::{io::Write as _, sync::atomic::Ordering};
+use std::io::Write as _;
 
 use super::*;
 use crate::{
@@ -234,30 +234,12 @@ mod tempfile_like {
     }
 }
 
-fn play(path: &Path, speed: f64) -> (Vec<Batch>, anyhow::Result<()>, Nanos) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let (replay, _info) = Replay::open(path, speed).expect("open the recording");
-        let clock = replay.clock();
-        let (sink, mut batches) = mpsc::channel(1024);
-        let result = replay.run(sink).await;
-        let mut got = Vec::new();
-        while let Ok(batch) = batches.try_recv() {
-            got.push(batch);
-        }
-        (got, result, clock.load(Ordering::Relaxed))
-    })
-}
-
 #[test]
 fn a_replay_stops_at_a_corrupt_line_after_sending_what_came_before() {
     let good = event(EventKind::ResetReceived);
     let line = event_line(&good, good.task.as_ref());
     let file = recording(&[line.clone(), String::new(), line, "{\"kind\":".to_string()]);
-    let (batches, result, clock) = play(&file.path, 0.0);
+    let (batches, result, clock) = play_all(&file.path, 0.0);
     let events: usize = batches.iter().map(|batch| batch.events.len()).sum();
     assert_eq!(events, 2, "both good lines were sent before the error");
     let error = result
@@ -279,7 +261,7 @@ fn a_paced_replay_takes_the_recordings_time_divided_by_the_speed() {
     let lines = [&first, &second].map(|event| event_line(event, None));
     let file = recording(&lines);
     let started = std::time::Instant::now();
-    let (batches, result, clock) = play(&file.path, 2.0);
+    let (batches, result, clock) = play_all(&file.path, 2.0);
     let took = started.elapsed();
     result.expect("a clean recording plays to its end");
     assert!(
@@ -310,7 +292,7 @@ fn a_survey_arrives_after_the_events_before_it_and_before_those_after_it() {
         event_line(&after, None),
     ];
     let file = recording(&lines);
-    let (batches, result, _) = play(&file.path, 0.0);
+    let (batches, result, _) = play_all(&file.path, 0.0);
     result.expect("a clean recording plays to its end");
     let order: Vec<String> = batches
         .iter()

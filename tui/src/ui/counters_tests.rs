@@ -10,7 +10,7 @@ use crate::{
         socket::{Scope, Survey},
     },
     source::Batch,
-    ui::tests::{demo_state, pane},
+    ui::tests::{empty_state, pane},
 };
 
 const NETSTAT: &str = include_str!("../model/fixtures/netstat.txt");
@@ -59,7 +59,7 @@ fn survey(at: u64, samples: [(u32, Snapshot); 3]) -> Batch {
 
 #[test]
 fn counters_pane_highlights_what_moved() {
-    let mut state = demo_state();
+    let mut state = empty_state();
     let quiet = moved(&[]);
     state.observed.apply(&survey(
         SECOND,
@@ -102,7 +102,7 @@ fn counters_pane_highlights_what_moved() {
 
 #[test]
 fn a_frozen_view_keeps_the_counters_of_its_moment() {
-    let mut state = demo_state();
+    let mut state = empty_state();
     let quiet = moved(&[]);
     let samples = |root: Snapshot| {
         [

@@ -1,7 +1,7 @@
 //! Snapshot tests of the screen: each pane and the whole screen at 80x24
 //! and 160x48, drawn on ratatui's TestBackend from the shipped recording
-//! of a SYN black-hole, RTO backoff and resets (parsed by the replay
-//! parser), plus the filter box with an error, the help overlay, a frozen
+//! of a SYN black-hole, RTO backoff and resets (played by the replay
+//! source, surveys included), plus the filter box with an error, the help overlay, a frozen
 //! view and the header's alerts.
 
 use insta::assert_snapshot;
@@ -14,55 +14,38 @@ use crate::{
         state::{Mode, Origin, Pane, SourceHeader, State},
     },
     model::{event::Nanos, filter::Filter},
-    source::{
-        Batch,
-        replay::{Record, parse_line},
-    },
+    source::{Batch, replay::play_all},
 };
 
-const DEMO: &str = include_str!("../../../assets/demo.jsonl");
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.jsonl");
 
-/// The events of the demo recording, and the time of its last line.
-fn demo() -> (Batch, Nanos) {
-    let mut batch = Batch::default();
-    let mut last = 0;
-    for (number, line) in DEMO.lines().enumerate() {
-        let record = parse_line(line)
-            .unwrap_or_else(|problem| panic!("demo.jsonl line {}: {problem}", number + 1));
-        match record {
-            Record::Event(event) => {
-                last = event.ts;
-                batch.events.push(event);
-            }
-            Record::Stats {
-                ts,
-                lost,
-                malformed,
-            } => {
-                last = ts;
-                batch.lost = lost;
-                batch.malformed = malformed;
-            }
-            // The demo was recorded without surveys.
-            Record::Skipped { ts } | Record::Survey { ts, .. } => last = ts,
-        }
-    }
-    (batch, last)
+/// The demo recording as a replay sends it, and the time of its last line.
+fn demo() -> (Vec<Batch>, Nanos) {
+    let (batches, played, last) = play_all(std::path::Path::new(DEMO), 0.0);
+    played.expect("the demo plays to its end");
+    (batches, last)
 }
 
-/// The screen's state at the end of the demo recording.
-pub(super) fn demo_state() -> State {
+/// The screen's state before any data, as the demo's replay starts.
+pub(super) fn empty_state() -> State {
     let source = SourceHeader {
         origin: Origin::Replay {
             path: "assets/demo.jsonl".to_string(),
             speed: 0.0,
         },
-        probes_attached: 6,
+        probes_attached: 7,
         probes_failed: Vec::new(),
     };
-    let mut state = State::new(source, Filter::default());
-    let (batch, last) = demo();
-    state.observed.apply(&batch);
+    State::new(source, Filter::default())
+}
+
+/// The screen's state at the end of the demo recording.
+pub(super) fn demo_state() -> State {
+    let mut state = empty_state();
+    let (batches, last) = demo();
+    for batch in &batches {
+        state.observed.apply(batch);
+    }
     state.observed.tick(last);
     state.source_done = true;
     state
@@ -174,7 +157,7 @@ fn flows_pane_sorted_and_resorted() {
 #[test]
 fn timeline_pane_of_the_blackholed_flow() {
     let state = demo_state();
-    let text = pane(&state, 80, 10, super::timeline::render);
+    let text = pane(&state, 80, 16, super::timeline::render);
     assert!(
         text.contains("RTO 1.6s  backoff 3") && text.contains("ETIMEDOUT"),
         "{text}"
@@ -182,7 +165,7 @@ fn timeline_pane_of_the_blackholed_flow() {
     assert_snapshot!("timeline_80", text);
     assert_snapshot!(
         "timeline_160",
-        pane(&state, 160, 12, super::timeline::render)
+        pane(&state, 160, 18, super::timeline::render)
     );
 }
 
@@ -191,7 +174,7 @@ fn timeline_of_a_picked_attempt_in_progress() {
     let mut state = demo_state();
     press(&mut state, &[Action::FocusPrevious, Action::Pick]);
     assert_eq!(state.focus, Pane::SynSent);
-    let text = pane(&state, 100, 10, super::timeline::render);
+    let text = pane(&state, 100, 16, super::timeline::render);
     assert!(
         text.contains("[selected]") && text.contains("now: SYN_SENT"),
         "{text}"
