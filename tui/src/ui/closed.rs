@@ -4,24 +4,17 @@
 //! of the close of the entry under the cursor: one frame per line when
 //! there is room, else on one line.
 
-use ratatui::{
-    buffer::Buffer,
-    layout::{Constraint, Layout, Rect},
-    text::{Line, Span},
-    widgets::{Paragraph, Widget as _, Wrap},
-};
+use ratatui::{buffer::Buffer, layout::Rect, widgets::Widget as _};
 
 use super::{
     pane::{self, Rows, column},
+    stack,
     theme::Theme,
 };
 use crate::app::{
     state::{Pane, State},
-    view::{Tone, closed, window_start},
+    view::{closed, window_start},
 };
-
-/// Rows the list keeps before the stack gets a line per frame.
-const LIST_ROWS: u16 = 6;
 
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = Theme::new(state.color);
@@ -29,19 +22,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let view = state.view();
     let cursor = state.cursors.closed;
     let stack = closed::stack(&view, &state.filter, cursor);
-    // Below the pane's top line.
-    let inner_height = area.height.saturating_sub(1);
-    let frames = stack.as_ref().map_or(0, |stack| stack.len() as u16);
-    // The stack's own lines: a heading and the frames, when they fit under
-    // a list of LIST_ROWS; otherwise a single wrapped line.
-    let tall = inner_height >= LIST_ROWS + 4;
-    let stack_rows = match (&stack, tall) {
-        (None, _) => 0,
-        (Some(_), true) => (frames + 1).min(inner_height - LIST_ROWS),
-        (Some(_), false) => 1,
-    };
-    let [list, stack_area] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(stack_rows)]).areas(area);
+    let split = stack::split(area, stack.as_ref().map(|stack| stack.len()));
+    let list = split.list;
     let height = usize::from(list.height.saturating_sub(2));
     let start = window_start(cursor, height);
     let (total, rows) = closed::rows(&view, &state.filter, start, height, state.utc_offset);
@@ -91,17 +73,6 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         pane::empty(text, list, buf, &theme);
     }
     if let Some(stack) = stack {
-        let lines = match tall {
-            true => std::iter::once(Line::styled("kernel stack of the close:", theme.label()))
-                .chain(stack.iter().map(|frame| Line::from(format!("  {frame}"))))
-                .collect(),
-            false => vec![Line::from(vec![
-                Span::styled("stack: ", theme.label()),
-                Span::styled(closed::stack_line(&stack), theme.tone(Tone::Normal)),
-            ])],
-        };
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .render(stack_area, buf);
+        split.render_stack("kernel stack of the close:", &stack, buf, &theme);
     }
 }

@@ -19,12 +19,12 @@
 use ratatui::{
     buffer::Buffer,
     layout::{Constraint, Layout, Rect},
-    text::Line,
-    widgets::{Paragraph, Widget as _, Wrap},
+    widgets::Widget as _,
 };
 
 use super::{
     pane::{self, Rows, column},
+    stack,
     theme::Theme,
 };
 use crate::{
@@ -37,8 +37,6 @@ use crate::{
 
 /// Rows of the reason and destination tables, at most.
 const SUMMARY_ROWS: u16 = 8;
-/// Rows the newest-drops list keeps before the stack gets its lines.
-const LIST_ROWS: u16 = 6;
 
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = Theme::new(state.color);
@@ -85,16 +83,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         &theme,
     );
 
-    let inner_height = list_and_stack.height.saturating_sub(1);
-    let frames = selected
-        .and_then(|dropped| dropped.drop.stack.as_ref())
-        .map_or(0, |stack| stack.len() as u16);
-    let stack_rows = match frames {
-        0 => 0,
-        _ => (frames + 1).min(inner_height.saturating_sub(LIST_ROWS)),
-    };
-    let [list, stack_area] = Layout::vertical([Constraint::Min(0), Constraint::Length(stack_rows)])
-        .areas(list_and_stack);
+    let stack = selected
+        .and_then(|dropped| dropped.drop.stack.as_deref())
+        .filter(|stack| !stack.is_empty());
+    let split = stack::split(list_and_stack, stack.map(<[String]>::len));
+    let list = split.list;
     let height = usize::from(list.height.saturating_sub(2));
     let start = window_start(cursor, height);
     let columns = [
@@ -131,16 +124,8 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     if summary.newest.is_empty() {
         pane::empty("The kernel has dropped no TCP segment.", list, buf, &theme);
     }
-    if let Some(stack) = selected.and_then(|dropped| dropped.drop.stack.as_ref())
-        && stack_rows > 0
-    {
-        let lines: Vec<Line> =
-            std::iter::once(Line::styled("kernel stack of the drop:", theme.label()))
-                .chain(stack.iter().map(|frame| Line::from(format!("  {frame}"))))
-                .collect();
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .render(stack_area, buf);
+    if let Some(stack) = stack {
+        split.render_stack("kernel stack of the drop:", stack, buf, &theme);
     }
 }
 

@@ -63,6 +63,21 @@ fn drops_the_stack_follows_the_cursor() {
 }
 
 #[test]
+fn a_short_pane_shows_the_stack_on_one_line() {
+    let mut state = state("");
+    state.cursors.drops = 1;
+    let tall = draw(&state, 120, 30);
+    assert!(tall.contains("kernel stack of the drop:"), "{tall}");
+    let short = draw(&state, 120, 13);
+    let line = short
+        .lines()
+        .find(|line| line.trim_start().starts_with("stack: "))
+        .unwrap_or_else(|| panic!("no one-line stack:\n{short}"));
+    assert!(line.contains(" < "), "{short}");
+    assert!(!short.contains("kernel stack of the drop:"), "{short}");
+}
+
+#[test]
 fn drops_a_reason_filter_narrows_every_table() {
     assert_snapshot!(draw(&state("reason:paws"), 120, 24));
 }

@@ -32,6 +32,7 @@ pub mod help;
 pub mod layout;
 pub mod listeners;
 pub mod pane;
+pub mod stack;
 pub mod syn_sent;
 pub mod text;
 pub mod theme;
