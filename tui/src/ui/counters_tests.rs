@@ -59,7 +59,7 @@ fn survey(at: u64, samples: [(u32, Snapshot); 3]) -> Batch {
 
 #[test]
 fn counters_pane_highlights_what_moved() {
-    let mut state = empty_state();
+    let mut state = empty_state("none");
     let quiet = moved(&[]);
     state.observed.apply(&survey(
         SECOND,
@@ -102,7 +102,7 @@ fn counters_pane_highlights_what_moved() {
 
 #[test]
 fn a_frozen_view_keeps_the_counters_of_its_moment() {
-    let mut state = empty_state();
+    let mut state = empty_state("none");
     let quiet = moved(&[]);
     let samples = |root: Snapshot| {
         [

@@ -1,43 +1,17 @@
 //! Snapshot tests of the Drops page, drawn from assets/drops.jsonl (an
-//! iptables DROP, a closed port and a PAWS reject, parsed by the replay
-//! parser) on ratatui's TestBackend.
+//! iptables DROP, a closed port and a PAWS reject, played by the replay
+//! source) on ratatui's TestBackend.
 
 use insta::assert_snapshot;
 
 use crate::{
-    app::state::{Origin, SourceHeader, State},
-    model::filter::Filter,
-    source::replay::{Record, parse_line},
+    app::state::State,
+    ui::tests::{empty_state, played_state},
 };
 
-const RECORDING: &str = include_str!("../../../assets/drops.jsonl");
-
 fn state(filter: &str) -> State {
-    let source = SourceHeader {
-        origin: Origin::Replay {
-            path: "assets/drops.jsonl".to_string(),
-            speed: 0.0,
-        },
-        probes_attached: 7,
-        probes_failed: Vec::new(),
-    };
-    let filter: Filter = filter.parse().expect("a valid filter");
-    let mut state = State::new(source, filter);
-    let mut batch = crate::source::Batch::default();
-    let mut last = 0;
-    for (number, line) in RECORDING.lines().enumerate() {
-        match parse_line(line).unwrap_or_else(|e| panic!("drops.jsonl line {}: {e}", number + 1)) {
-            Record::Event(event) => {
-                last = event.ts;
-                batch.events.push(event);
-            }
-            Record::Stats { ts, .. } | Record::Skipped { ts } | Record::Survey { ts, .. } => {
-                last = ts
-            }
-        }
-    }
-    state.observed.apply(&batch);
-    state.observed.tick(last);
+    let mut state = played_state("drops.jsonl");
+    state.filter = filter.parse().expect("a valid filter");
     state
 }
 
@@ -84,16 +58,5 @@ fn drops_a_reason_filter_narrows_every_table() {
 
 #[test]
 fn drops_none_yet() {
-    let state = State::new(
-        SourceHeader {
-            origin: Origin::Replay {
-                path: "none".to_string(),
-                speed: 0.0,
-            },
-            probes_attached: 7,
-            probes_failed: Vec::new(),
-        },
-        Filter::default(),
-    );
-    assert_snapshot!(draw(&state, 80, 12));
+    assert_snapshot!(draw(&empty_state("none"), 80, 12));
 }

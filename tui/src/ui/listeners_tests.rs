@@ -7,13 +7,14 @@ use std::sync::Arc;
 use insta::assert_snapshot;
 
 use crate::{
-    app::state::{Origin, SourceHeader, State},
+    app::state::State,
     model::{
         event::{Event, EventKind, Nanos, SockId, Task, TcpState},
         filter::Filter,
         socket::{Owner, Scope, SocketEntry, Survey},
     },
     source::Batch,
+    ui::tests::empty_state,
 };
 
 const SECOND: Nanos = 1_000_000_000;
@@ -100,15 +101,8 @@ fn synack(at: Nanos) -> Event {
 }
 
 fn state(filter: Filter) -> State {
-    let source = SourceHeader {
-        origin: Origin::Replay {
-            path: "fixture".to_string(),
-            speed: 0.0,
-        },
-        probes_attached: 6,
-        probes_failed: Vec::new(),
-    };
-    let mut state = State::new(source, filter);
+    let mut state = empty_state("none");
+    state.filter = filter;
     state.observed.apply(&survey(START, 10));
     let mut later = survey(START + SECOND, 14);
     later.events = vec![synack(START + SECOND / 2), synack(START + SECOND)];
@@ -139,14 +133,5 @@ fn listeners_follow_the_filter() {
 
 #[test]
 fn no_listener_says_so() {
-    let source = SourceHeader {
-        origin: Origin::Replay {
-            path: "fixture".to_string(),
-            speed: 0.0,
-        },
-        probes_attached: 6,
-        probes_failed: Vec::new(),
-    };
-    let state = State::new(source, Filter::default());
-    assert_snapshot!(draw(&state, 80, 5));
+    assert_snapshot!(draw(&empty_state("none"), 80, 5));
 }

@@ -13,24 +13,16 @@ use crate::{
         action::{Action, update},
         state::{Mode, Origin, Pane, SourceHeader, State},
     },
-    model::{event::Nanos, filter::Filter},
+    model::filter::Filter,
     source::{Batch, replay::play_all},
 };
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.jsonl");
-
-/// The demo recording as a replay sends it, and the time of its last line.
-fn demo() -> (Vec<Batch>, Nanos) {
-    let (batches, played, last) = play_all(std::path::Path::new(DEMO), 0.0);
-    played.expect("the demo plays to its end");
-    (batches, last)
-}
-
-/// The screen's state before any data, as the demo's replay starts.
-pub(super) fn empty_state() -> State {
+/// The screen's state before any data, as the replay of `assets/<name>`
+/// starts.
+pub(super) fn empty_state(name: &str) -> State {
     let source = SourceHeader {
         origin: Origin::Replay {
-            path: "assets/demo.jsonl".to_string(),
+            path: format!("assets/{name}"),
             speed: 0.0,
         },
         probes_attached: 7,
@@ -39,16 +31,26 @@ pub(super) fn empty_state() -> State {
     State::new(source, Filter::default())
 }
 
-/// The screen's state at the end of the demo recording.
-pub(super) fn demo_state() -> State {
-    let mut state = empty_state();
-    let (batches, last) = demo();
+/// The screen's state at the end of the recording `assets/<name>`, played
+/// by the replay source (surveys included).
+pub(super) fn played_state(name: &str) -> State {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets")
+        .join(name);
+    let (batches, played, last) = play_all(&path, 0.0);
+    played.unwrap_or_else(|error| panic!("{name} plays to its end: {error}"));
+    let mut state = empty_state(name);
     for batch in &batches {
         state.observed.apply(batch);
     }
     state.observed.tick(last);
     state.source_done = true;
     state
+}
+
+/// The screen's state at the end of the demo recording.
+pub(super) fn demo_state() -> State {
+    played_state("demo.jsonl")
 }
 
 fn draw(state: &State, width: u16, height: u16) -> String {
