@@ -125,14 +125,16 @@ fn complete(survey: &mut Survey, positions: &mut HashMap<Tuple, usize>, entry: S
     }
 }
 
+/// Most request sockets a `listener` line brings back: a corrupt line's
+/// count must not exhaust memory.
+const REQUESTS_KEPT: u16 = u16::MAX;
+
 /// `half_open` request sockets for the listener `entry`, as a survey
-/// lists them; their peers are not recorded.
+/// lists them (at most [`REQUESTS_KEPT`]); their peers are not recorded.
 fn requests(entry: &SocketEntry, half_open: u32) -> impl Iterator<Item = SocketEntry> + '_ {
-    (1..=half_open).map(|index| SocketEntry {
-        remote: SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            u16::try_from(index).unwrap_or(u16::MAX),
-        ),
+    let kept = u16::try_from(half_open).unwrap_or(REQUESTS_KEPT);
+    (1..=kept).map(|port| SocketEntry {
+        remote: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
         state: TcpState::SynRecv,
         owner: None,
         drops: None,

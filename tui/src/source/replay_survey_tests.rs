@@ -228,3 +228,12 @@ fn a_survey_line_that_does_not_parse_says_which_kind_and_why() {
     let problem = parse_line(line).expect_err("no such state");
     assert!(problem.contains("unknown TCP state"), "{problem}");
 }
+
+#[test]
+fn a_listener_line_claiming_billions_of_half_open_requests_is_capped() {
+    let listener = entry("10.0.0.2:80", "0.0.0.0:0", TcpState::Listen);
+    let mut surveys = Surveys::default();
+    surveys.add(START, SurveyLine::Listener(listener, u32::MAX));
+    let survey = surveys.finish().expect("one survey");
+    assert_eq!(survey.sockets.len(), usize::from(REQUESTS_KEPT) + 1);
+}
