@@ -3,7 +3,8 @@
 # Debian/Ubuntu machine that has rustup: a pinned nightly with rust-src
 # (the eBPF probes build core for bpfel-unknown-none), LLVM 22 and a bpf-linker
 # built against it, and the tools the root integration tests drive (iproute2,
-# iptables, tmux). Each step checks first and does nothing when already done.
+# iptables, tmux), and the musl target for the static binary. Each step
+# checks first and does nothing when already done.
 set -euo pipefail
 
 LLVM_MAJOR=22
@@ -49,6 +50,12 @@ llvm_of_toolchain=$(rustup run "$BPF_TOOLCHAIN" rustc -vV | sed -n 's/^LLVM vers
 if [ "$llvm_of_toolchain" != "$LLVM_MAJOR" ]; then
   log "$BPF_TOOLCHAIN uses LLVM $llvm_of_toolchain, but bpf-linker is built for LLVM $LLVM_MAJOR"
   exit 1
+fi
+
+# The binary engineers copy to a box is linked statically against musl.
+if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  log "adding the x86_64-unknown-linux-musl target (the static binary)"
+  rustup target add x86_64-unknown-linux-musl
 fi
 
 if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then

@@ -61,7 +61,7 @@ fn a_syn_black_hole_reads_black_holed_in_one_destination_line() {
     let lab = Lab::new("dest");
     // One SYN retransmit after 1 s, then the kernel gives up 2 s later.
     lab.client.sysctl("net.ipv4.tcp_syn_retries", "1");
-    lab.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", "0");
+    lab.client.syn_rtos_double();
     let dport = PORT_BLACK_HOLE.to_string();
     lab.server.iptables(
         false,

@@ -12,10 +12,9 @@ mod support;
 use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
-use support::netns::Lab;
+use support::netns::{Lab, kernel_has_sysctl};
 use support::scenario::{
     RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped, write_into_black_hole,
 };
@@ -296,7 +295,10 @@ fn syn_black_hole(
     let lab = Lab::new(lab_name);
     let client = &lab.client;
     client.sysctl("net.ipv4.tcp_syn_retries", &syn_retries.to_string());
-    client.sysctl("net.ipv4.tcp_syn_linear_timeouts", &linear.to_string());
+    match linear {
+        0 => client.syn_rtos_double(),
+        _ => client.sysctl("net.ipv4.tcp_syn_linear_timeouts", &linear.to_string()),
+    }
     client.sysctl("net.ipv4.tcp_retries2", &retries2.to_string());
     let dport = port.to_string();
     let drop_syns = [
@@ -389,6 +391,10 @@ fn syn_black_hole_with_three_retries_gives_up_inside_window() {
 fn syn_black_hole_with_linear_timeouts_gives_up_inside_window() {
     let test = "syn_black_hole_with_linear_timeouts_gives_up_inside_window";
     if skipped(test) {
+        return;
+    }
+    if !kernel_has_sysctl("net.ipv4.tcp_syn_linear_timeouts") {
+        eprintln!("skipped: {test}: this kernel has no net.ipv4.tcp_syn_linear_timeouts");
         return;
     }
     let root = RootLimits::read();
@@ -541,8 +547,8 @@ fn lowered_rto_max_caps_rtos_and_gives_up_inside_window() {
     if skipped(test) {
         return;
     }
-    if !Path::new("/proc/sys/net/ipv4/tcp_rto_max_ms").exists() {
-        eprintln!("skipped: tcp_rto_max_ms not on this kernel");
+    if !kernel_has_sysctl("net.ipv4.tcp_rto_max_ms") {
+        eprintln!("skipped: {test}: this kernel has no net.ipv4.tcp_rto_max_ms (Linux 6.15+)");
         return;
     }
     let root = RootLimits::read();

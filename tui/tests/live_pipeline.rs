@@ -90,7 +90,7 @@ fn syn_timeout_scenario(test: &str, lab_name: &str, ipv6: bool, port: u16) {
     }
     let lab = Lab::new(lab_name);
     lab.client.sysctl("net.ipv4.tcp_syn_retries", "2");
-    lab.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", "0");
+    lab.client.syn_rtos_double();
     let dport = port.to_string();
     let drop_syns = ["-A", "INPUT", "-p", "tcp", "--dport", &dport, "-j", "DROP"];
     lab.server.iptables(ipv6, &drop_syns);
@@ -476,7 +476,7 @@ fn connect_timeout_of_the_application_is_abandoned() {
     }
     let lab = Lab::new("abandoned");
     // SYN retransmits at 1 s and 3 s: the 2 s close falls between them.
-    lab.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", "0");
+    lab.client.syn_rtos_double();
     let dport = PORT_ABANDONED.to_string();
     lab.server.iptables(
         false,
@@ -520,7 +520,7 @@ fn connect_timeout_of_the_application_is_abandoned() {
 
 #[test]
 fn unprivileged_run_names_the_missing_capability() {
-    let binary = env!("CARGO_BIN_EXE_tcpscope");
+    let binary = support::tcpscope::binary();
     let mut command = if is_root() {
         require_tool("setpriv");
         let mut setpriv = Command::new("setpriv");
@@ -529,8 +529,8 @@ fn unprivileged_run_names_the_missing_capability() {
             "--regid=65534",
             "--clear-groups",
             "--inh-caps=-all",
-            binary,
         ]);
+        setpriv.arg(&binary);
         setpriv
     } else {
         Command::new(binary)

@@ -8,7 +8,7 @@ mod screen_support;
 
 use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Command, time::Duration};
 
-use screen_support::{BIN, TempDir, Tmux, demo};
+use screen_support::{TempDir, Tmux, bin, demo};
 
 /// The SYN black-hole's port in the recording; the other ports it has.
 const PORT: &str = "8081";
@@ -55,7 +55,7 @@ fn assert_only_the_port(text: &str) {
 #[test]
 fn filter_then_snapshot_in_the_live_screen() {
     let dir = TempDir::new("e2e");
-    let command = format!("{BIN} --replay {} --speed 0", demo().display());
+    let command = format!("{} --replay {} --speed 0", bin(), demo().display());
     let tmux = Tmux::start(&dir.0, 160, 48, &command);
     tmux.wait_for("the end of the replay", Duration::from_secs(20), |screen| {
         screen.contains("REPLAY ended")
@@ -112,7 +112,7 @@ fn headless_snapshot_of_a_replay() {
     let dir = TempDir::new("headless");
     let file = dir.0.join("view.txt");
     let run = |file: &Path| {
-        Command::new(BIN)
+        Command::new(bin())
             .args(["--replay", &demo().display().to_string(), "--speed", "0"])
             .args(["--port", PORT, "--snapshot", &file.display().to_string()])
             .output()
@@ -151,7 +151,7 @@ fn a_corrupt_recording_stops_at_its_line_and_keeps_what_came_before() {
     let recording = dir.0.join("corrupt.jsonl");
     std::fs::write(&recording, lines.join("\n")).expect("write the recording");
     let file = dir.0.join("view.txt");
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(["--replay", &recording.display().to_string(), "--speed", "0"])
         .args(["--snapshot", &file.display().to_string()])
         .output()
@@ -181,7 +181,7 @@ fn the_screen_stays_up_after_a_corrupt_line() {
         &dir.0,
         80,
         24,
-        &format!("{BIN} --replay bad.jsonl --speed 0"),
+        &format!("{} --replay bad.jsonl --speed 0", bin()),
     );
     let screen = tmux.wait_for("the error", Duration::from_secs(20), |screen| {
         screen.contains("bad.jsonl line 21") && screen.contains("REPLAY ended")

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use screen_support::{BIN, TempDir, Tmux};
+use screen_support::{TempDir, Tmux, bin};
 use support::netns::{CLIENT_V4, Lab, SERVER_V4, is_root};
 
 const PORT: u16 = 23401;
@@ -23,7 +23,7 @@ const SERVER: Ipv4Addr = SERVER_V4;
 /// exactly doubling (tcp_syn_linear_timeouts=0).
 fn syn_black_hole() -> Lab {
     let lab = Lab::new("screen");
-    lab.client.sysctl("net.ipv4.tcp_syn_linear_timeouts", "0");
+    lab.client.syn_rtos_double();
     let port = PORT.to_string();
     lab.server.iptables(
         false,
@@ -40,7 +40,7 @@ fn a_blackholed_connect_shows_its_retries_in_the_syn_sent_pane() {
     }
     let lab = syn_black_hole();
     let dir = TempDir::new("live");
-    let command = format!("{BIN} --port {PORT} --duration 60s");
+    let command = format!("{} --port {PORT} --duration 60s", bin());
     let tmux = Tmux::start(&dir.0, 160, 48, &command);
     tmux.wait_for("the live screen", Duration::from_secs(30), |screen| {
         screen.contains("LIVE") && screen.contains("SYN_SENT retries (0)")

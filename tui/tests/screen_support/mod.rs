@@ -12,8 +12,11 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-/// The tcpscope binary cargo built for these tests.
-pub const BIN: &str = env!("CARGO_BIN_EXE_tcpscope");
+/// The tcpscope binary under test: `TCPSCOPE_BIN` when set (the kernel
+/// matrix points it at the static build), else the one cargo built.
+pub fn bin() -> String {
+    std::env::var("TCPSCOPE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tcpscope").to_string())
+}
 
 /// The recording shipped in assets/.
 pub fn demo() -> PathBuf {

@@ -37,6 +37,12 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether the running kernel has the sysctl `key`, e.g.
+/// `net.ipv4.tcp_rto_max_ms` (older kernels lack the newer ones).
+pub fn kernel_has_sysctl(key: &str) -> bool {
+    Path::new("/proc/sys").join(key.replace('.', "/")).exists()
+}
+
 /// Runs a program to completion and returns its stdout; panics with the
 /// command line, exit status and stderr when it fails.
 pub fn run(program: &str, args: &[&str]) -> String {
@@ -91,7 +97,21 @@ impl Namespace {
 
     /// Sets a sysctl of this namespace only, e.g. `net.ipv4.tcp_syn_retries`.
     pub fn sysctl(&self, key: &str, value: &str) {
+        assert!(
+            kernel_has_sysctl(key),
+            "this kernel has no {key}: skip the test on it (kernel_has_sysctl)"
+        );
         self.exec("sysctl", &["-q", "-w", &format!("{key}={value}")]);
+    }
+
+    /// Turns tcp_syn_linear_timeouts off where the kernel has it: SYN RTOs
+    /// then double from the first retry, which is how kernels without the
+    /// sysctl behave anyway.
+    pub fn syn_rtos_double(&self) {
+        const LINEAR: &str = "net.ipv4.tcp_syn_linear_timeouts";
+        if kernel_has_sysctl(LINEAR) {
+            self.sysctl(LINEAR, "0");
+        }
     }
 
     /// Adds an iptables (IPv4) or ip6tables (IPv6) rule inside this namespace,

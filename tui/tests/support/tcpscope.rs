@@ -18,6 +18,13 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// not leave it running.
 const MAX_RUN: &str = "60s";
 
+/// The tcpscope binary under test: `TCPSCOPE_BIN` when set (the kernel
+/// matrix points it at the static build), else the one cargo built.
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("TCPSCOPE_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_tcpscope").into(), Into::into)
+}
+
 /// What tcpscope printed so far.
 #[derive(Default)]
 struct Collected {
@@ -59,7 +66,7 @@ impl Tcpscope {
 
     /// [`Tcpscope::start`] with more options, e.g. `--sockinfo`.
     pub fn start_with(options: &[&str], ports: &[u16]) -> Tcpscope {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcpscope"));
+        let mut cmd = Command::new(binary());
         cmd.args(["--json", "--duration", MAX_RUN]);
         cmd.args(options);
         for port in ports {
