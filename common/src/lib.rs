@@ -34,6 +34,10 @@ pub mod kind {
     pub const DROP: u8 = 7;
 }
 
+/// [`DropRecord::reason`] of a drop on a kernel whose `kfree_skb` gives no
+/// reason (before Linux 5.17).
+pub const NO_DROP_REASON: u32 = u32::MAX;
+
 /// Reason numbers below this are filtered by [`DropFilter`]; higher ones
 /// (subsystem reasons) always pass.
 pub const DROP_REASONS_FILTERED: u32 = 256;
@@ -141,7 +145,8 @@ pub struct DropRecord {
     pub record: Record,
     /// The kernel address that freed the packet (`location`).
     pub location: u64,
-    /// `enum skb_drop_reason`, numbered as in this kernel's BTF.
+    /// `enum skb_drop_reason`, numbered as in this kernel's BTF, or
+    /// [`NO_DROP_REASON`].
     pub reason: u32,
     /// The local port of `record.sock` (0 without one): when it is the
     /// packet's source port, the packet was on its way out.

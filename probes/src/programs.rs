@@ -1,23 +1,67 @@
 //! One thin entry point per kernel event. Each reserves a record, fills it
 //! and submits it; a record that finds the ring buffer full is counted in
 //! `LOST` so that userspace can show how many events it never saw.
+//!
+//! Every event has two entry points over one handler: a BTF tracepoint
+//! (tp_btf, the cheaper hook) and a raw tracepoint, for kernels without BTF
+//! (userspace picks one). `kfree_skb` has one pair per prototype the kernel
+//! has had: userspace reads the running kernel's from BTF.
 
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    EbpfContext,
+    Argument, EbpfContext,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_stack, bpf_ktime_get_ns},
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{Array, PerCpuArray, RingBuf},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
-use tcpscope_common::{DropFilter, DropRecord, Limits, Record, STACK_DEPTH, StackedRecord, kind};
+use tcpscope_common::{
+    DropFilter, DropRecord, Limits, NO_DROP_REASON, Record, STACK_DEPTH, StackedRecord, kind,
+};
 
 use crate::kernel::{
     IPPROTO_TCP, TCP_CLOSE, TCP_FLAGS_BYTE, TCP_NEW_SYN_RECV, TCP_SYN_RECV, TCP_SYN_SENT,
     TCP_TIME_WAIT, fill_from_headers, fill_from_packet, fill_from_sock_common, fill_limits,
     fill_local_port, fill_retransmit_state, netns_at, offset, read, tcp_headers,
 };
+
+/// What a handler needs of the hook it runs under: the tracepoint's
+/// `TP_PROTO` arguments by position (a BTF and a raw tracepoint both lay
+/// them out as an array of u64) and the context for `bpf_get_stack`.
+trait Hook: EbpfContext {
+    fn arg<T: Argument>(&self, n: usize) -> T;
+}
+
+impl Hook for BtfTracePointContext {
+    #[inline(always)]
+    fn arg<T: Argument>(&self, n: usize) -> T {
+        BtfTracePointContext::arg(self, n)
+    }
+}
+
+impl Hook for RawTracePointContext {
+    #[inline(always)]
+    fn arg<T: Argument>(&self, n: usize) -> T {
+        RawTracePointContext::arg(self, n)
+    }
+}
+
+/// The two entry points of one event: `$btf` as a BTF tracepoint, `$raw` as
+/// a raw tracepoint, both running `$handler`.
+macro_rules! entry_points {
+    ($event:tt, $btf:ident, $raw:ident, $handler:ident) => {
+        #[btf_tracepoint(function = $event)]
+        pub fn $btf(ctx: BtfTracePointContext) -> i32 {
+            $handler(&ctx)
+        }
+
+        #[raw_tracepoint(tracepoint = $event)]
+        pub fn $raw(ctx: RawTracePointContext) -> i32 {
+            $handler(&ctx)
+        }
+    };
+}
 
 /// Room for about 20,000 records: several seconds of a connect storm.
 #[map]
@@ -90,7 +134,7 @@ fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
 /// As [`emit`], followed by the kernel stack of the event.
 #[inline(always)]
 fn emit_with_stack(
-    ctx: &BtfTracePointContext,
+    ctx: &impl EbpfContext,
     record_kind: u8,
     sock: *const u8,
     fill: impl FnOnce(&mut Record),
@@ -109,7 +153,7 @@ fn emit_with_stack(
 /// Puts the kernel stack of the event in `stack`; returns the bytes
 /// filled, or a negative errno.
 #[inline(always)]
-fn fill_stack(ctx: &BtfTracePointContext, stack: &mut [u64; STACK_DEPTH]) -> i32 {
+fn fill_stack(ctx: &impl EbpfContext, stack: &mut [u64; STACK_DEPTH]) -> i32 {
     let buffer = stack.as_mut_ptr().cast::<c_void>();
     let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
     unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) as i32 }
@@ -155,9 +199,16 @@ fn wakeup() -> u64 {
     }
 }
 
+entry_points!(
+    "inet_sock_set_state",
+    inet_sock_set_state,
+    inet_sock_set_state_raw,
+    on_state_change
+);
+
 /// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`
-#[btf_tracepoint(function = "inet_sock_set_state")]
-pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
+#[inline(always)]
+fn on_state_change(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
     let protocol: u16 = read(sk, offset!(sk_protocol));
     if protocol != IPPROTO_TCP {
@@ -181,18 +232,25 @@ pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
     // a handshake that never completed).
     let handshake = matches!(old_state, TCP_SYN_SENT | TCP_SYN_RECV);
     if new_state == TCP_CLOSE && (sk_err != 0 || handshake) {
-        emit_with_stack(&ctx, kind::STATE, sk, fill);
+        emit_with_stack(ctx, kind::STATE, sk, fill);
     } else {
         emit(kind::STATE, sk, fill);
     }
     0
 }
 
+entry_points!(
+    "tcp_retransmit_skb",
+    tcp_retransmit_skb,
+    tcp_retransmit_skb_raw,
+    on_retransmit
+);
+
 /// `tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, ...)`
-#[btf_tracepoint(function = "tcp_retransmit_skb")]
-pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
+#[inline(always)]
+fn on_retransmit(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
-    emit_with_stack(&ctx, kind::RETRANSMIT, sk, |record| {
+    emit_with_stack(ctx, kind::RETRANSMIT, sk, |record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
@@ -201,9 +259,16 @@ pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+entry_points!(
+    "tcp_retransmit_synack",
+    tcp_retransmit_synack,
+    tcp_retransmit_synack_raw,
+    on_synack_retransmit
+);
+
 /// `tcp_retransmit_synack(const struct sock *sk, const struct request_sock *req)`
-#[btf_tracepoint(function = "tcp_retransmit_synack")]
-pub fn tcp_retransmit_synack(ctx: BtfTracePointContext) -> i32 {
+#[inline(always)]
+fn on_synack_retransmit(ctx: &impl Hook) -> i32 {
     let listener: *const u8 = ctx.arg(0);
     let request: *const u8 = ctx.arg(1);
     emit(kind::SYNACK_RETRANSMIT, request, |record| {
@@ -218,10 +283,17 @@ pub fn tcp_retransmit_synack(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+entry_points!(
+    "tcp_send_reset",
+    tcp_send_reset,
+    tcp_send_reset_raw,
+    on_reset_sent
+);
+
 /// `tcp_send_reset(const struct sock *sk, const struct sk_buff *skb, ...)`;
 /// `sk` is null when the segment being answered matched no socket.
-#[btf_tracepoint(function = "tcp_send_reset")]
-pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
+#[inline(always)]
+fn on_reset_sent(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
     let skb: *const u8 = ctx.arg(1);
     emit(kind::RESET_SENT, sk, |record| {
@@ -238,9 +310,16 @@ pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+entry_points!(
+    "tcp_receive_reset",
+    tcp_receive_reset,
+    tcp_receive_reset_raw,
+    on_reset_received
+);
+
 /// `tcp_receive_reset(struct sock *sk)`
-#[btf_tracepoint(function = "tcp_receive_reset")]
-pub fn tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
+#[inline(always)]
+fn on_reset_received(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
     emit(kind::RESET_RECEIVED, sk, |record| {
         fill_from_sock_common(record, sk);
@@ -250,12 +329,19 @@ pub fn tcp_receive_reset(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+entry_points!(
+    "tcp_destroy_sock",
+    tcp_destroy_sock,
+    tcp_destroy_sock_raw,
+    on_destroy
+);
+
 /// `tcp_destroy_sock(struct sock *sk)`. Every socket reaches it in CLOSE,
 /// after its change to CLOSE was recorded: its record only helps userspace
 /// end a flow whose CLOSE record was lost. So it is sent only once a record
 /// has been lost, sparing a busy box two records per connection.
-#[btf_tracepoint(function = "tcp_destroy_sock")]
-pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
+#[inline(always)]
+fn on_destroy(ctx: &impl Hook) -> i32 {
     if LOSSY.get(0).is_none_or(|&lossy| lossy == 0) {
         return 0;
     }
@@ -267,13 +353,43 @@ pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// `kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason
-/// reason, struct sock *rx_sk)`: fires for every packet the kernel frees
-/// with a drop reason, of every protocol, so the cheap checks come first:
-/// the reason (an argument), then the packet's protocol.
-#[btf_tracepoint(function = "kfree_skb")]
-pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
-    let reason: u32 = ctx.arg(2);
+// `kfree_skb` as newer kernels declare it: (skb, location, reason, rx_sk);
+// then older ones: (skb, location, reason), and (skb, location).
+entry_points!("kfree_skb", kfree_skb, kfree_skb_raw, on_drop_at_rx_sk);
+entry_points!(
+    "kfree_skb",
+    kfree_skb_no_rx_sk,
+    kfree_skb_no_rx_sk_raw,
+    on_drop_with_reason
+);
+entry_points!(
+    "kfree_skb",
+    kfree_skb_no_reason,
+    kfree_skb_no_reason_raw,
+    on_drop_without_reason
+);
+
+#[inline(always)]
+fn on_drop_at_rx_sk(ctx: &impl Hook) -> i32 {
+    on_drop(ctx, ctx.arg(2), ctx.arg(3))
+}
+
+#[inline(always)]
+fn on_drop_with_reason(ctx: &impl Hook) -> i32 {
+    on_drop(ctx, ctx.arg(2), core::ptr::null())
+}
+
+#[inline(always)]
+fn on_drop_without_reason(ctx: &impl Hook) -> i32 {
+    on_drop(ctx, NO_DROP_REASON, core::ptr::null())
+}
+
+/// A packet the kernel freed with a drop reason (`NO_DROP_REASON` where the
+/// kernel gives none). Fires for every packet of every protocol, so the
+/// cheap checks come first: the reason, then the packet's protocol.
+/// `rx_sk` is the receiving socket where the kernel names it.
+#[inline(always)]
+fn on_drop(ctx: &impl Hook, reason: u32, rx_sk: *const u8) -> i32 {
     let filter = unsafe { core::ptr::read_volatile(&raw const DROP_FILTER) };
     if filter.is_noise(reason) {
         return 0;
@@ -283,7 +399,6 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
         return 0;
     };
     let location: u64 = ctx.arg(1);
-    let rx_sk: *const u8 = ctx.arg(3);
     let sk = match rx_sk.is_null() {
         true => read::<usize>(skb, offset!(skb_sk)) as *const u8,
         false => rx_sk,
@@ -304,7 +419,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
         true => netns_at(sk, offset!(skc_net)),
     };
     if drop_stack_allowed(record.ts_ns) {
-        record.stack_bytes = fill_stack(&ctx, &mut dropped.stack);
+        record.stack_bytes = fill_stack(ctx, &mut dropped.stack);
     }
     dropped.location = location;
     dropped.reason = reason;

@@ -95,6 +95,7 @@ fn state() -> State {
         },
         probes_attached: 6,
         probes_failed: Vec::new(),
+        degraded_pages: Vec::new(),
     };
     let mut state = State::new(source, Filter::default());
     let now = events.iter().map(|event| event.ts).max().unwrap_or(0);

@@ -61,6 +61,22 @@ pub struct Cli {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     pub refresh: Duration,
 
+    /// Read the kernel's structures from this BTF file instead of
+    /// /sys/kernel/btf/vmlinux, for a kernel that does not expose its own
+    /// (the probes then attach as raw tracepoints).
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub btf: Option<PathBuf>,
+
+    /// Attach the probes as raw tracepoints even where BTF tracepoints
+    /// work, as a kernel without BTF has them.
+    #[arg(long, conflicts_with = "replay")]
+    pub raw_tracepoints: bool,
+
+    /// Say more on stderr: the verifier's whole log of a probe it refused,
+    /// and the newer kernel fields this kernel lacks.
+    #[arg(long, short)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -16,7 +16,12 @@ use tcpscope::{
     app::{launch, run::Clock},
     cli::{Cli, Command},
     headless, predict,
-    source::{Batch, SourceInfo, live::Live, replay::Replay, survey::Watch},
+    source::{
+        Batch, SourceInfo,
+        live::{Access, Live},
+        replay::Replay,
+        survey::Watch,
+    },
 };
 
 /// Batches in flight between a source and its consumer; when the consumer
@@ -28,10 +33,26 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("tcpscope: {error:#}");
+            eprintln!("tcpscope: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text
+/// is already said (many errors print their source as part of their own).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -86,23 +107,65 @@ fn open_source(
         let clock = Clock::Recording(replay.clock());
         return Ok((Box::pin(replay.run(sink)), info, clock));
     }
-    let (live, info) = Live::open(watch)?;
+    let access = Access {
+        btf_file: cli.btf.clone(),
+        raw_tracepoints: cli.raw_tracepoints,
+    };
+    let (live, info) = Live::open(watch, &access)?;
     let clock = Clock::Live {
         monotonic_to_wall_ns: live.monotonic_to_wall_ns,
     };
-    for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
-        eprintln!("tcpscope: {probe}");
-    }
-    if !info.missing_fields.is_empty() {
-        eprintln!(
-            "tcpscope: this kernel lacks {}; the values that depend on them read as 0",
-            info.missing_fields.join(", ")
-        );
-    }
+    report_kernel(&live, &info, cli.verbose);
     let run = async move {
         live.run(sink)
             .await
             .context("reading the probes' ring buffer")
     };
     Ok((Box::pin(run), info, clock))
+}
+
+/// One line on stderr for each probe that did not attach and each kernel
+/// field whose absence hides something; with `verbose`, the verifier's
+/// whole log of each refused probe and the newer fields this kernel lacks.
+fn report_kernel(live: &Live, info: &SourceInfo, verbose: bool) {
+    for probe in info.probes.iter().filter(|probe| probe.failure.is_some()) {
+        eprintln!("tcpscope: {probe}");
+    }
+    if !live.verifier_logs.is_empty() && !verbose {
+        eprintln!("tcpscope: run with --verbose for the verifier's whole log");
+    }
+    for missing in info.missing_fields.iter().filter(|m| verbose || m.lossy) {
+        eprintln!("tcpscope: {missing}");
+    }
+    if verbose {
+        for (event, log) in &live.verifier_logs {
+            eprintln!("tcpscope: the verifier's log of {event}:\n{log}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that prints its source as part of its own message.
+    #[derive(Debug, thiserror::Error)]
+    #[error("i/o error: {0}")]
+    struct Repeating(#[source] io::Error);
+
+    #[test]
+    fn a_cause_already_said_is_not_said_again() {
+        let enoent = || io::Error::from_raw_os_error(2);
+        let repeated = anyhow::Error::new(Repeating(enoent())).context("--btf x: not a BTF file");
+        assert_eq!(repeated.chain().count(), 3);
+        assert_eq!(
+            describe(&repeated),
+            "--btf x: not a BTF file: i/o error: No such file or directory (os error 2)"
+        );
+        let chained = anyhow::Error::new(enoent()).context("cannot open the recording x");
+        assert_eq!(
+            describe(&chained),
+            "cannot open the recording x: No such file or directory (os error 2)"
+        );
+    }
 }

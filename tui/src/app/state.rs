@@ -113,8 +113,11 @@ pub enum Origin {
 pub struct SourceHeader {
     pub origin: Origin,
     pub probes_attached: usize,
-    /// `probe: reason` for each probe that did not attach.
+    /// `probe: not attached: reason; what is lost` for each probe that did
+    /// not attach.
     pub probes_failed: Vec<String>,
+    /// The pages those failures degrade.
+    pub degraded_pages: Vec<&'static str>,
 }
 
 impl SourceHeader {
@@ -137,8 +140,10 @@ impl SourceHeader {
             probes_failed: info
                 .probes
                 .iter()
-                .filter_map(|probe| probe.failure.clone())
+                .filter(|probe| probe.failure.is_some())
+                .map(ToString::to_string)
                 .collect(),
+            degraded_pages: info.degraded_pages(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use tcpscope_common::DropFilter;
+use tcpscope_common::{DropFilter, NO_DROP_REASON};
 
 /// What the kernel's enum members start with; names are shown without it.
 const PREFIX: &str = "SKB_DROP_REASON_";
@@ -38,9 +38,12 @@ impl DropReasons {
         Self { names }
     }
 
-    /// The reason's name, or `REASON_<n>` for a number this kernel's BTF
-    /// did not name.
+    /// The reason's name, `unknown` where the kernel gives none, or
+    /// `REASON_<n>` for a number this kernel's BTF did not name.
     pub fn name(&self, number: u32) -> Arc<str> {
+        if number == NO_DROP_REASON {
+            return Arc::from("unknown");
+        }
         self.names
             .get(&number)
             .cloned()
@@ -77,6 +80,7 @@ mod tests {
     #[test]
     fn names_lose_the_prefix_and_unknown_numbers_say_so() {
         let reasons = reasons();
+        assert_eq!(&*reasons.name(NO_DROP_REASON), "unknown");
         assert_eq!(&*reasons.name(3), "NO_SOCKET");
         assert_eq!(&*reasons.name(1), "SKB_CONSUMED");
         assert_eq!(&*reasons.name(120), "REASON_120");

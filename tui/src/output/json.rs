@@ -359,7 +359,7 @@ pub fn stats_line(at: Nanos, totals: Totals, counts: TableCounts, source: &Sourc
             .iter()
             .filter_map(|probe| {
                 Some(ProbeFailure {
-                    probe: probe.name,
+                    probe: &probe.name,
                     error: probe.failure.as_deref()?,
                 })
             })

@@ -3,14 +3,15 @@
 //! channel, so everything downstream is indifferent to which one runs.
 
 pub mod counters;
+pub mod events;
 pub mod live;
 pub mod replay;
 mod replay_survey;
 pub mod survey;
 
-use std::fmt;
-
 use crate::model::{event::Event, socket::Survey};
+
+pub use events::ProbeStatus;
 
 /// Events in arrival order, with the source's running totals of what it
 /// could not deliver.
@@ -25,31 +26,14 @@ pub struct Batch {
     pub survey: Option<Survey>,
 }
 
-/// Whether one probe is live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeStatus {
-    pub name: &'static str,
-    /// None when attached; the kernel's or loader's reason otherwise.
-    pub failure: Option<String>,
-}
-
-impl fmt::Display for ProbeStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.failure {
-            None => write!(f, "{}: attached", self.name),
-            Some(reason) => write!(f, "{}: not attached ({reason})", self.name),
-        }
-    }
-}
-
 /// What a running source says about itself, for the header and stats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceInfo {
     /// "live" or the recording's path.
     pub origin: String,
     pub probes: Vec<ProbeStatus>,
-    /// Optional kernel fields this kernel lacks (the probes read zero).
-    pub missing_fields: Vec<String>,
+    /// Kernel fields this kernel lacks, each with what that means.
+    pub missing_fields: Vec<live::offsets::Missing>,
     /// Live only: wall-clock minus monotonic time, ns, as the events are
     /// timed (see [`live::clock::events_now`]).
     pub monotonic_to_wall_ns: Option<i64>,
@@ -61,5 +45,16 @@ impl SourceInfo {
             .iter()
             .filter(|probe| probe.failure.is_none())
             .count()
+    }
+
+    /// The pages that show less because a probe failed, each once.
+    pub fn degraded_pages(&self) -> Vec<&'static str> {
+        let mut pages: Vec<&'static str> = Vec::new();
+        for page in self.probes.iter().filter_map(ProbeStatus::degraded_page) {
+            if !pages.contains(&page) {
+                pages.push(page);
+            }
+        }
+        pages
     }
 }

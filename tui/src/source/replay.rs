@@ -283,6 +283,10 @@ async fn send_survey(
     sink.send(next).await.is_ok()
 }
 
+/// Most probes a recording may claim: past it, a corrupt count would only
+/// allocate.
+const MOST_RECORDED_PROBES: usize = 64;
+
 /// The probes a recording's first `stats` line reports.
 fn recorded_probes(first_line: &str) -> Vec<ProbeStatus> {
     #[derive(Deserialize)]
@@ -304,14 +308,14 @@ fn recorded_probes(first_line: &str) -> Vec<ProbeStatus> {
         return Vec::new();
     }
     let attached = (0..stats.probes_attached).map(|_| ProbeStatus {
-        name: "recorded",
+        name: "recorded".to_string(),
         failure: None,
     });
     let failed = stats.probes_failed.into_iter().map(|failed| ProbeStatus {
-        name: "recorded",
-        failure: Some(format!("{}: {}", failed.probe, failed.error)),
+        name: failed.probe,
+        failure: Some(failed.error),
     });
-    attached.chain(failed).collect()
+    attached.chain(failed).take(MOST_RECORDED_PROBES).collect()
 }
 
 #[derive(Deserialize)]

@@ -196,7 +196,16 @@ fn the_first_stats_line_names_the_recorded_probes() {
     );
     assert_eq!(probes.len(), 3);
     assert_eq!(probes.iter().filter(|p| p.failure.is_none()).count(), 2);
-    assert_eq!(probes[2].failure.as_deref(), Some("tcp_probe: EPERM"));
+    assert_eq!(probes[2].name, "tcp_probe");
+    assert_eq!(probes[2].failure.as_deref(), Some("EPERM"));
+}
+
+#[test]
+fn a_corrupt_probe_count_allocates_nothing_past_the_bound() {
+    let probes = recorded_probes(
+        r#"{"kind":"stats","ts":"2026-11-22T20:17:01Z","probes_attached":4294967295,"probes_failed":[]}"#,
+    );
+    assert_eq!(probes.len(), MOST_RECORDED_PROBES);
 }
 
 fn recording(lines: &[String]) -> tempfile_like::TempFile {

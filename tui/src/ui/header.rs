@@ -49,7 +49,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     )));
     if !state.source.probes_failed.is_empty() {
         first.push(Span::raw(", "));
-        let failed = format!("{} failed", state.source.probes_failed.len());
+        let mut failed = format!("{} failed", state.source.probes_failed.len());
+        if !state.source.degraded_pages.is_empty() {
+            let pages = state.source.degraded_pages.join(", ");
+            failed.push_str(&format!(" (degraded: {pages})"));
+        }
         first.push(Span::styled(failed, theme.alert()));
     }
     if view.totals.netns_unreadable > 0 {

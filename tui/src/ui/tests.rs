@@ -27,6 +27,7 @@ pub(super) fn empty_state(name: &str) -> State {
         },
         probes_attached: 7,
         probes_failed: Vec::new(),
+        degraded_pages: Vec::new(),
     };
     State::new(source, Filter::default())
 }
@@ -111,6 +112,7 @@ fn header_alerts_on_lost_events_and_failed_probes() {
         },
         probes_attached: 5,
         probes_failed: vec!["tcp_probe: EPERM".to_string()],
+        degraded_pages: Vec::new(),
     };
     state.observed.apply(&Batch {
         events: Vec::new(),
@@ -124,6 +126,19 @@ fn header_alerts_on_lost_events_and_failed_probes() {
         "{text}"
     );
     assert_snapshot!(text);
+}
+
+#[test]
+fn the_header_names_the_pages_a_failed_probe_degrades() {
+    let mut state = demo_state();
+    state.source.probes_attached = 6;
+    state.source.probes_failed = vec!["kfree_skb: not attached: EINVAL".to_string()];
+    state.source.degraded_pages = vec!["Drops"];
+    let text = pane(&state, 160, 2, super::header::render);
+    assert!(
+        text.contains("6 attached, 1 failed (degraded: Drops)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -6,7 +6,12 @@ pub mod offsets;
 pub mod preflight;
 pub mod probes;
 
-use std::{fs, thread, time::Duration};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    thread,
+    time::Duration,
+};
 
 use anyhow::{Context as _, bail};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -24,7 +29,7 @@ use crate::{
     decode::{Bitfields, Decoder, drop_reasons::DropReasons, kallsyms::Symbols},
     model::{event::Event, socket::Survey},
 };
-use probes::Probes;
+use probes::{DropPrototype, Hooks, Plan, Probes};
 
 /// Most events sent downstream in one batch.
 const BATCH: usize = 4096;
@@ -36,6 +41,17 @@ const DRAIN_EVERY: Duration = Duration::from_millis(50);
 const SURVEY_EVERY: Duration = Duration::from_secs(1);
 /// How often the watched socket's details are read.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// How to reach the kernel, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// BTF to take offsets and enums from instead of the kernel's own
+    /// (`--btf`), for kernels that do not expose theirs.
+    pub btf_file: Option<PathBuf>,
+    /// Attach raw tracepoints even where BTF tracepoints work
+    /// (`--raw-tracepoints`): what a kernel without BTF gets.
+    pub raw_tracepoints: bool,
+}
 
 /// Probes loaded and attached, ready to run.
 pub struct Live {
@@ -49,13 +65,17 @@ pub struct Live {
     watch: Watch,
     /// The events' clock (see [`clock::events_now`]).
     pub monotonic_to_wall_ns: i64,
+    /// The verifier's whole log of each program it refused: `(event, log)`.
+    pub verifier_logs: Vec<(&'static str, String)>,
 }
 
 impl Live {
     /// Everything up to attached probes; fails with each cause named.
     /// `watch`: the socket whose details the screen wants refreshed.
-    pub fn open(watch: Watch) -> anyhow::Result<(Self, SourceInfo)> {
-        let problems = preflight::check();
+    pub fn open(watch: Watch, access: &Access) -> anyhow::Result<(Self, SourceInfo)> {
+        let kernel_btf = fs::metadata(preflight::VMLINUX_BTF).is_ok();
+        let btf = read_btf(access.btf_file.as_deref(), kernel_btf)?;
+        let problems = preflight::check(btf.as_ref());
         if !problems.is_empty() {
             let mut lines: Vec<String> =
                 problems.iter().map(|p| format!("  - {}", p.what)).collect();
@@ -64,8 +84,9 @@ impl Live {
             lines.extend(fixes.iter().map(|fix| format!("  fix: {fix}")));
             bail!("cannot watch the kernel:\n{}", lines.join("\n"));
         }
-        let btf = btf_rs::Btf::from_file(preflight::VMLINUX_BTF)
-            .with_context(|| format!("parsing {}", preflight::VMLINUX_BTF))?;
+        let Some(btf) = btf else {
+            bail!("no BTF to read the kernel's structures from");
+        };
         let resolved = offsets::resolve(&btf).context(
             "this kernel's socket structures differ from what tcpscope reads; please report it \
              with the output of `uname -a`",
@@ -85,7 +106,22 @@ impl Live {
             Symbols::parse(&kallsyms),
         )
         .with_drop_reasons(drop_reasons);
-        let mut probes = Probes::load(&resolved.offsets, &drop_filter)?;
+        let hooks = match kernel_btf && !access.raw_tracepoints {
+            true => Hooks::Btf,
+            false => Hooks::Raw,
+        };
+        let plan = Plan {
+            hooks,
+            drop_prototype: DropPrototype::of_kernel(&btf),
+        };
+        let hook_btf = match hooks {
+            Hooks::Btf => Some(
+                aya::Btf::from_sys_fs()
+                    .with_context(|| format!("reading {}", preflight::VMLINUX_BTF))?,
+            ),
+            Hooks::Raw => None,
+        };
+        let mut probes = Probes::load(&resolved.offsets, &drop_filter, plan, hook_btf.as_ref())?;
         if probes.status.iter().all(|probe| probe.failure.is_some()) {
             let reasons: Vec<String> = probes.status.iter().map(|p| format!("  - {p}")).collect();
             bail!("no probe could attach:\n{}", reasons.join("\n"));
@@ -96,6 +132,7 @@ impl Live {
             unsafe { AsyncFd::register_with_interest(probes.take_events()?, Interest::READABLE) }
                 .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
+        let verifier_logs = std::mem::take(&mut probes.verifier_logs);
         let surveyor = Surveyor::new(hz);
         let info = SourceInfo {
             origin: "live".to_string(),
@@ -112,6 +149,7 @@ impl Live {
                 surveyor: Some(surveyor),
                 watch,
                 monotonic_to_wall_ns,
+                verifier_logs,
             },
             info,
         ))
@@ -195,6 +233,21 @@ impl Live {
             }
         }
         events
+    }
+}
+
+/// The BTF to read the kernel's structures from: the `--btf` file, else
+/// the kernel's own when it has one.
+fn read_btf(file: Option<&Path>, kernel_btf: bool) -> anyhow::Result<Option<btf_rs::Btf>> {
+    let read = |path: &Path| btf_rs::Btf::from_file(path);
+    match file {
+        Some(path) => read(path)
+            .map(Some)
+            .with_context(|| format!("--btf {}: not a BTF file tcpscope can read", path.display())),
+        None if kernel_btf => read(Path::new(preflight::VMLINUX_BTF))
+            .map(Some)
+            .with_context(|| format!("reading {}", preflight::VMLINUX_BTF)),
+        None => Ok(None),
     }
 }
 

@@ -130,17 +130,39 @@ fn type_size(resolved: &Type) -> usize {
     }
 }
 
-/// What a field must look like for the probes to read it.
+/// How much the probes need a field, and what its absence means.
 #[derive(Clone, Copy, PartialEq)]
 enum Need {
+    /// Start-up stops without it.
     Required,
-    Optional,
+    /// Without it something is not shown: the text says what.
+    Lossy(&'static str),
+    /// Older kernels lack it and behave as the text says, which is what
+    /// tcpscope then assumes: nothing is lost.
+    Newer(&'static str),
+}
+
+/// An optional field this kernel lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// `struct.member`.
+    pub field: String,
+    /// What its absence costs, or what tcpscope assumes instead.
+    pub meaning: &'static str,
+    /// Whether something is not shown because of it.
+    pub lossy: bool,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "this kernel has no {}: {}", self.field, self.meaning)
+    }
 }
 
 struct Collector<'a> {
     resolver: Resolver<'a>,
-    /// Optional fields this kernel lacks, for the start-up report.
-    missing: Vec<String>,
+    /// The optional fields this kernel lacks, for the start-up report.
+    missing: Vec<Missing>,
 }
 
 impl Collector<'_> {
@@ -160,40 +182,69 @@ impl Collector<'_> {
             }
             Err(error) if need == Need::Required => Err(error),
             _ => {
-                self.missing.push(format!("{outer}.{path}"));
+                self.note_missing(outer, path, need);
                 Ok(ABSENT)
             }
         }
     }
 
+    fn note_missing(&mut self, outer: &'static str, path: &str, need: Need) {
+        let (meaning, lossy) = match need {
+            Need::Required => ("required", true),
+            Need::Lossy(loses) => (loses, true),
+            Need::Newer(assumed) => (assumed, false),
+        };
+        self.missing.push(Missing {
+            field: format!("{outer}.{path}"),
+            meaning,
+            lossy,
+        });
+    }
+
     /// Byte and bit of a one-bit or few-bit bitfield.
-    fn bits(&mut self, outer: &'static str, path: &str) -> (u32, u32) {
+    fn bits(&mut self, outer: &'static str, path: &str, need: Need) -> (u32, u32) {
         match self.resolver.field(outer, path) {
             Ok(field) => (field.bit_offset / 8, field.bit_offset % 8),
             Err(_) => {
-                self.missing.push(format!("{outer}.{path}"));
+                self.note_missing(outer, path, need);
                 (ABSENT, ABSENT)
             }
         }
     }
 }
 
+// What an optional field's absence means (see [`Need`]).
+const MS_STAMPS: &str = "retransmission stamps are kept in ms, as older kernels do";
+const NO_SYNACK: &str = "SYN-ACK retransmits carry no retry count";
+const NO_IPV6: &str = "IPv6 flows show no addresses";
+const NO_NETNS: &str = "flows show no network namespace";
+const NO_SYSCTL: &str = "forecasts lack this namespace's retry limit";
+const NO_LINEAR: &str = "SYN retries double from the first one, as older kernels do";
+const RTO_MAX: &str = "the RTO cap is the compile-time TCP_RTO_MAX, 120 s, as before Linux 6.15";
+const RTO_MIN: &str = "the RTO floor is TCP_RTO_MIN, 200 ms, as older kernels have it";
+const NO_SOCKOPT: &str = "a socket's own TCP_SYNCNT / TCP_USER_TIMEOUT is not seen";
+const NO_STAMP: &str = "forecasts count from the event, not the first retransmission";
+const NO_TOTAL: &str = "flows show no total retransmission count";
+const NO_PACKET: &str = "drops and resets without a socket show no 4-tuple";
+const NO_DROP_NETNS: &str = "drops show no network namespace";
+const NO_DROP_SOCKET: &str = "drops are not joined to their socket";
+
 /// The resolved offsets, and the optional fields this kernel does not have.
 pub struct Resolved {
     pub offsets: Offsets,
-    pub missing: Vec<String>,
+    pub missing: Vec<Missing>,
 }
 
 /// Resolves every offset in [`Offsets`] from `btf`.
 pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
-    use Need::{Optional, Required};
+    use Need::{Lossy, Newer, Required};
     let mut c = Collector {
         resolver: Resolver { btf },
         missing: Vec::new(),
     };
     let pointer = std::mem::size_of::<usize>();
-    let (usec_byte, usec_bit) = c.bits("tcp_sock", "tcp_usec_ts");
-    let (timeout_byte, timeout_bit) = c.bits("request_sock", "num_timeout");
+    let (usec_byte, usec_bit) = c.bits("tcp_sock", "tcp_usec_ts", Newer(MS_STAMPS));
+    let (timeout_byte, timeout_bit) = c.bits("request_sock", "num_timeout", Lossy(NO_SYNACK));
     let offsets = Offsets {
         skc_in_head: 0,
         skc_family: c.byte("sock_common", "skc_family", 2, Required)?,
@@ -202,46 +253,56 @@ pub fn resolve(btf: &Btf) -> Result<Resolved, OffsetError> {
         skc_dport: c.byte("sock_common", "skc_dport", 2, Required)?,
         skc_rcv_saddr: c.byte("sock_common", "skc_rcv_saddr", 4, Required)?,
         skc_daddr: c.byte("sock_common", "skc_daddr", 4, Required)?,
-        skc_v6_rcv_saddr: c.byte("sock_common", "skc_v6_rcv_saddr", 16, Optional)?,
-        skc_v6_daddr: c.byte("sock_common", "skc_v6_daddr", 16, Optional)?,
+        skc_v6_rcv_saddr: c.byte("sock_common", "skc_v6_rcv_saddr", 16, Lossy(NO_IPV6))?,
+        skc_v6_daddr: c.byte("sock_common", "skc_v6_daddr", 16, Lossy(NO_IPV6))?,
         skc_net: c.byte("sock_common", "skc_net.net", pointer, Required)?,
-        net_ns_inum: c.byte("net", "ns.inum", 4, Optional)?,
-        net_retries2: c.byte("net", "ipv4.sysctl_tcp_retries2", 1, Optional)?,
-        net_syn_retries: c.byte("net", "ipv4.sysctl_tcp_syn_retries", 1, Optional)?,
-        net_synack_retries: c.byte("net", "ipv4.sysctl_tcp_synack_retries", 1, Optional)?,
-        net_orphan_retries: c.byte("net", "ipv4.sysctl_tcp_orphan_retries", 1, Optional)?,
+        net_ns_inum: c.byte("net", "ns.inum", 4, Lossy(NO_NETNS))?,
+        net_retries2: c.byte("net", "ipv4.sysctl_tcp_retries2", 1, Lossy(NO_SYSCTL))?,
+        net_syn_retries: c.byte("net", "ipv4.sysctl_tcp_syn_retries", 1, Lossy(NO_SYSCTL))?,
+        net_synack_retries: c.byte("net", "ipv4.sysctl_tcp_synack_retries", 1, Lossy(NO_SYSCTL))?,
+        net_orphan_retries: c.byte("net", "ipv4.sysctl_tcp_orphan_retries", 1, Lossy(NO_SYSCTL))?,
         net_syn_linear_timeouts: c.byte(
             "net",
             "ipv4.sysctl_tcp_syn_linear_timeouts",
             1,
-            Optional,
+            Newer(NO_LINEAR),
         )?,
-        net_rto_max_ms: c.byte("net", "ipv4.sysctl_tcp_rto_max_ms", 4, Optional)?,
+        net_rto_max_ms: c.byte("net", "ipv4.sysctl_tcp_rto_max_ms", 4, Newer(RTO_MAX))?,
         inet_sport: c.byte("inet_sock", "inet_sport", 2, Required)?,
         sk_protocol: c.byte("sock", "sk_protocol", 2, Required)?,
         sk_err: c.byte("sock", "sk_err", 4, Required)?,
         icsk_rto: c.byte("inet_connection_sock", "icsk_rto", 4, Required)?,
-        icsk_rto_min: c.byte("inet_connection_sock", "icsk_rto_min", 4, Optional)?,
-        icsk_rto_max: c.byte("inet_connection_sock", "icsk_rto_max", 4, Optional)?,
+        icsk_rto_min: c.byte("inet_connection_sock", "icsk_rto_min", 4, Newer(RTO_MIN))?,
+        icsk_rto_max: c.byte("inet_connection_sock", "icsk_rto_max", 4, Newer(RTO_MAX))?,
         icsk_retransmits: c.byte("inet_connection_sock", "icsk_retransmits", 1, Required)?,
         icsk_backoff: c.byte("inet_connection_sock", "icsk_backoff", 1, Required)?,
-        icsk_syn_retries: c.byte("inet_connection_sock", "icsk_syn_retries", 1, Optional)?,
-        icsk_user_timeout: c.byte("inet_connection_sock", "icsk_user_timeout", 4, Optional)?,
-        tp_retrans_stamp: c.byte("tcp_sock", "retrans_stamp", 4, Optional)?,
-        tp_total_retrans: c.byte("tcp_sock", "total_retrans", 4, Optional)?,
-        tp_mstamp: c.byte("tcp_sock", "tcp_mstamp", 8, Optional)?,
+        icsk_syn_retries: c.byte(
+            "inet_connection_sock",
+            "icsk_syn_retries",
+            1,
+            Lossy(NO_SOCKOPT),
+        )?,
+        icsk_user_timeout: c.byte(
+            "inet_connection_sock",
+            "icsk_user_timeout",
+            4,
+            Lossy(NO_SOCKOPT),
+        )?,
+        tp_retrans_stamp: c.byte("tcp_sock", "retrans_stamp", 4, Lossy(NO_STAMP))?,
+        tp_total_retrans: c.byte("tcp_sock", "total_retrans", 4, Lossy(NO_TOTAL))?,
+        tp_mstamp: c.byte("tcp_sock", "tcp_mstamp", 8, Lossy(NO_STAMP))?,
         tp_usec_ts_byte: usec_byte,
         usec_ts_bit: usec_bit,
-        req_num_retrans: c.byte("request_sock", "num_retrans", 1, Optional)?,
+        req_num_retrans: c.byte("request_sock", "num_retrans", 1, Lossy(NO_SYNACK))?,
         req_num_timeout: timeout_byte,
         req_num_timeout_bit: timeout_bit,
-        skb_head: c.byte("sk_buff", "head", pointer, Optional)?,
-        skb_network_header: c.byte("sk_buff", "network_header", 2, Optional)?,
-        skb_transport_header: c.byte("sk_buff", "transport_header", 2, Optional)?,
-        skb_protocol: c.byte("sk_buff", "protocol", 2, Optional)?,
-        skb_dev: c.byte("sk_buff", "dev", pointer, Optional)?,
-        skb_sk: c.byte("sk_buff", "sk", pointer, Optional)?,
-        dev_nd_net: c.byte("net_device", "nd_net.net", pointer, Optional)?,
+        skb_head: c.byte("sk_buff", "head", pointer, Lossy(NO_PACKET))?,
+        skb_network_header: c.byte("sk_buff", "network_header", 2, Lossy(NO_PACKET))?,
+        skb_transport_header: c.byte("sk_buff", "transport_header", 2, Lossy(NO_PACKET))?,
+        skb_protocol: c.byte("sk_buff", "protocol", 2, Lossy(NO_PACKET))?,
+        skb_dev: c.byte("sk_buff", "dev", pointer, Lossy(NO_DROP_NETNS))?,
+        skb_sk: c.byte("sk_buff", "sk", pointer, Lossy(NO_DROP_SOCKET))?,
+        dev_nd_net: c.byte("net_device", "nd_net.net", pointer, Lossy(NO_DROP_NETNS))?,
     };
     Ok(Resolved {
         offsets: Offsets {

@@ -3,9 +3,13 @@
 //! way to fix it.
 //!
 //! The probes attach as BTF tracepoints (tp_btf), which need neither tracefs
-//! nor kprobes: BTF and the capabilities below are all they need.
+//! nor kprobes: BTF and the capabilities below are all they need. Without
+//! the kernel's own BTF they attach as raw tracepoints, reading structures
+//! from a BTF file given with `--btf`.
 
-use std::{fs, path::Path};
+use std::fs;
+
+use btf_rs::{Btf, Type};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
@@ -22,19 +26,49 @@ pub struct Problem {
     pub fix: String,
 }
 
-/// Everything that is missing; empty when tcpscope can start.
-pub fn check() -> Vec<Problem> {
+/// What the kernel's BTF says it has, of what tcpscope cannot do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Features {
+    /// `BPF_MAP_TYPE_RINGBUF` (Linux 5.8), which every probe writes to.
+    ring_buffer: bool,
+}
+
+impl Features {
+    fn of(btf: &Btf) -> Self {
+        Self {
+            ring_buffer: enum_has(btf, "bpf_map_type", "BPF_MAP_TYPE_RINGBUF"),
+        }
+    }
+}
+
+/// Whether `enum name` of the BTF has a member `member`.
+fn enum_has(btf: &Btf, name: &str, member: &str) -> bool {
+    btf.resolve_types_by_name(name)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|candidate| match candidate {
+            Type::Enum(found) => found
+                .members
+                .iter()
+                .any(|m| btf.resolve_name(m).is_ok_and(|n| n == member)),
+            _ => false,
+        })
+}
+
+/// Everything that is missing; empty when tcpscope can start. `btf` is the
+/// BTF tcpscope reads the kernel from (its own, or `--btf`), if any.
+pub fn check(btf: Option<&Btf>) -> Vec<Problem> {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let lockdown = fs::read_to_string(LOCKDOWN).unwrap_or_default();
     problems(
         effective_capabilities(&status),
-        Path::new(VMLINUX_BTF).exists(),
+        btf.map(Features::of),
         &lockdown,
     )
 }
 
 /// The checks on given facts, so that tests can feed any combination.
-fn problems(capabilities: u64, has_btf: bool, lockdown: &str) -> Vec<Problem> {
+fn problems(capabilities: u64, features: Option<Features>, lockdown: &str) -> Vec<Problem> {
     let has = |cap: u32| capabilities >> cap & 1 == 1;
     let admin = has(CAP_SYS_ADMIN);
     let grant = "run tcpscope as root (sudo tcpscope), or grant it the capabilities: \
@@ -59,13 +93,23 @@ fn problems(capabilities: u64, has_btf: bool, lockdown: &str) -> Vec<Problem> {
         "CAP_SYSLOG",
         "needed to read kernel addresses in /proc/kallsyms to name kernel stacks",
     );
-    if !has_btf {
-        found.push(Problem {
+    match features {
+        None => found.push(Problem {
             what: format!("this kernel has no BTF ({VMLINUX_BTF} is missing)"),
             fix: "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default on current \
-                  Debian, Ubuntu, Fedora and RHEL kernels)"
+                  Debian, Ubuntu, Fedora and RHEL kernels), or pass --btf FILE with this \
+                  kernel's BTF"
                 .to_string(),
-        });
+        }),
+        Some(Features { ring_buffer: false }) => found.push(Problem {
+            what: "this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF), which every \
+                   probe writes to"
+                .to_string(),
+            fix: "tcpscope needs Linux 5.8 or later (the ring buffer came in 5.8, BTF \
+                  tracepoints in 5.5)"
+                .to_string(),
+        }),
+        Some(Features { ring_buffer: true }) => {}
     }
     if lockdown.contains("[confidentiality]") {
         found.push(Problem {
@@ -92,11 +136,12 @@ mod tests {
     use super::*;
 
     const ALL: u64 = 0x1ff_ffff_ffff;
+    const MODERN: Option<Features> = Some(Features { ring_buffer: true });
 
     #[test]
     fn root_on_a_btf_kernel_has_no_problem() {
         assert_eq!(
-            problems(ALL, true, "none [integrity] confidentiality"),
+            problems(ALL, MODERN, "none [integrity] confidentiality"),
             vec![]
         );
     }
@@ -109,13 +154,13 @@ mod tests {
             (CAP_PERFMON, "CAP_PERFMON"),
             (CAP_SYSLOG, "CAP_SYSLOG"),
         ] {
-            let found = problems(without(cap), true, "");
+            let found = problems(without(cap), MODERN, "");
             assert_eq!(found.len(), 1, "{found:?}");
             assert!(found[0].what.contains(name), "{:?}", found[0]);
             assert!(found[0].fix.contains("setcap"), "{:?}", found[0]);
         }
         assert_eq!(
-            problems(0, true, "").len(),
+            problems(0, MODERN, "").len(),
             3,
             "an unprivileged user misses all three"
         );
@@ -123,10 +168,30 @@ mod tests {
 
     #[test]
     fn no_btf_and_confidentiality_lockdown_are_reported() {
-        let found = problems(ALL, false, "none integrity [confidentiality]");
+        let found = problems(ALL, None, "none integrity [confidentiality]");
         assert_eq!(found.len(), 2);
         assert!(found[0].what.contains("no BTF"));
+        assert!(found[0].fix.contains("--btf FILE"));
         assert!(found[1].what.contains("lockdown"));
+    }
+
+    #[test]
+    fn a_kernel_without_a_ring_buffer_is_told_the_minimum() {
+        let old = Some(Features { ring_buffer: false });
+        let found = problems(ALL, old, "");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].what.contains("ring buffer"), "{found:?}");
+        assert!(found[0].fix.contains("Linux 5.8"), "{found:?}");
+    }
+
+    #[test]
+    fn the_running_kernels_btf_has_a_ring_buffer() {
+        let Ok(btf) = Btf::from_file(VMLINUX_BTF) else {
+            eprintln!("skipped: {VMLINUX_BTF} is not readable on this machine");
+            return;
+        };
+        assert_eq!(Features::of(&btf), Features { ring_buffer: true });
+        assert!(!enum_has(&btf, "bpf_map_type", "BPF_MAP_TYPE_NO_SUCH_MAP"));
     }
 
     #[test]
