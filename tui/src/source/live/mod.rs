@@ -5,6 +5,7 @@ pub mod clock;
 pub mod offsets;
 pub mod preflight;
 pub mod probes;
+mod skipped;
 
 use std::{
     fs,
@@ -56,7 +57,7 @@ pub struct Access {
 /// Probes loaded and attached, ready to run.
 pub struct Live {
     /// Owns the programs: dropping it detaches them.
-    _probes: Probes,
+    probes: Probes,
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     decoder: Decoder,
@@ -142,7 +143,7 @@ impl Live {
         };
         Ok((
             Self {
-                _probes: probes,
+                probes,
                 ring,
                 lost,
                 decoder,
@@ -201,7 +202,13 @@ impl Live {
                 () = sink.closed() => return Ok(()),
             }
             if lost_read.elapsed() >= LOST_EVERY {
-                totals.lost = probes::lost_records(&self.lost);
+                let skipped = skipped::skipped_runs(&self.probes.ebpf);
+                if skipped > 0 {
+                    // Closes may be among them: have the probes send the
+                    // socket destructions that end such flows.
+                    self.probes.mark_lossy();
+                }
+                totals.lost = probes::lost_records(&self.lost) + skipped;
                 lost_read = Instant::now();
             }
             loop {

@@ -9,7 +9,7 @@
 use anyhow::Context as _;
 use aya::{
     Btf as AyaBtf, Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, ProgramError, RawTracePoint},
 };
 use btf_rs::Type;
@@ -155,6 +155,16 @@ impl Probes {
             .take_map("EVENTS")
             .context("the object has no EVENTS map")?;
         RingBuf::try_from(map).context("EVENTS is not a ring buffer")
+    }
+
+    /// Tells the probes that events were lost, as they note themselves when
+    /// the ring is full: from then on they report socket destructions.
+    pub fn mark_lossy(&mut self) {
+        if let Some(map) = self.ebpf.map_mut("LOSSY")
+            && let Ok(mut lossy) = Array::<_, u32>::try_from(map)
+        {
+            let _ = lossy.set(0, 1, 0);
+        }
     }
 
     /// Takes the per-CPU count of records dropped because the ring was full.
