@@ -13,7 +13,7 @@ use clap::Parser as _;
 use tokio::sync::mpsc;
 
 use tcpscope::{
-    app::{launch, run::Clock},
+    app::{launch, run::Clock, snapshot},
     cli::{Cli, Command},
     headless, predict,
     source::{
@@ -60,6 +60,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         return predict::run(args, &mut io::stdout().lock());
     }
     let filter = cli.filter()?;
+    if let Some(file) = &cli.snapshot {
+        snapshot::check_target(file)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -143,6 +143,35 @@ fn headless_snapshot_of_a_replay() {
 }
 
 #[test]
+fn a_snapshot_into_a_missing_directory_fails_before_the_run() {
+    let dir = TempDir::new("nodir");
+    let file = dir.0.join("missing").join("view.txt");
+    let started = std::time::Instant::now();
+    let output = Command::new(bin())
+        .args(["--replay", &demo().display().to_string(), "--speed", "1"])
+        .args([
+            "--duration",
+            "60s",
+            "--snapshot",
+            &file.display().to_string(),
+        ])
+        .output()
+        .expect("run tcpscope");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the directory does not exist"),
+        "the cause is named: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it fails at once, not after the 60 s run: {:?}",
+        started.elapsed()
+    );
+    assert!(!file.exists());
+}
+
+#[test]
 fn a_corrupt_recording_stops_at_its_line_and_keeps_what_came_before() {
     let dir = TempDir::new("corrupt");
     let demo = std::fs::read_to_string(demo()).expect("read the recording");

@@ -4,7 +4,6 @@
 
 use std::{future::Future, path::PathBuf, time::Duration};
 
-use anyhow::bail;
 use tokio::sync::mpsc;
 
 use super::{
@@ -63,12 +62,7 @@ pub async fn run(
             _ => Ok(()),
         };
     };
-    if file.symlink_metadata().is_ok() {
-        bail!(
-            "{} already exists: tcpscope never overwrites a file, choose another name",
-            file.display()
-        );
-    }
+    // main checked the target before the source opened (check_target).
     let ended = run::headless(events, source, &mut state, &options).await?;
     let (width, height) = SNAPSHOT_SIZE;
     let text = ui::text::snapshot(&state, width, height, run::wall_now());

@@ -28,6 +28,7 @@ fn hint(error: &io::Error) -> &'static str {
             " (choose a writable directory with --snapshot-dir)"
         }
         io::ErrorKind::NotFound => " (the directory does not exist)",
+        io::ErrorKind::NotADirectory => " (its directory is not a directory)",
         io::ErrorKind::AlreadyExists => " (tcpscope never overwrites a file)",
         _ if error.raw_os_error() == Some(libc::ELOOP) => {
             " (it is a symbolic link, which tcpscope never follows)"
@@ -60,16 +61,50 @@ pub fn write_new(dir: &Path, stem: &str, text: &str) -> Result<PathBuf, Snapshot
     })
 }
 
-/// Writes `text` to `path`, which must not exist yet.
+/// Writes `text` to `path`, which must not exist yet. A write that fails
+/// half-way removes the file, so a retry finds the name free.
 pub fn write_exact(path: &Path, text: &str) -> Result<(), SnapshotError> {
     let error = |cause| SnapshotError {
         path: path.to_path_buf(),
         cause,
     };
     let mut file = create(path).map_err(error)?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(error)
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written.map_err(error)
+}
+
+/// Checks, before a run starts, that a snapshot can be written to `path`
+/// when it ends: the name is free and its directory exists and is
+/// writable. A run that would fail only after its whole `--duration` fails
+/// at once instead.
+pub fn check_target(path: &Path) -> Result<(), SnapshotError> {
+    let error = |cause| SnapshotError {
+        path: path.to_path_buf(),
+        cause,
+    };
+    if path.symlink_metadata().is_ok() {
+        return Err(error(io::Error::from(io::ErrorKind::AlreadyExists)));
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let metadata = std::fs::metadata(dir).map_err(error)?;
+    if !metadata.is_dir() {
+        return Err(error(io::Error::from(io::ErrorKind::NotADirectory)));
+    }
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| error(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    // SAFETY: access() reads the NUL-terminated path and nothing else.
+    if unsafe { libc::access(c_dir.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(error(io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn create(path: &Path) -> io::Result<File> {
@@ -103,6 +138,26 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn a_target_is_checked_before_the_run() {
+        let dir = Dir::new("target");
+        assert!(check_target(&dir.0.join("new.txt")).is_ok());
+        let missing = check_target(&dir.0.join("missing/new.txt")).expect_err("no such dir");
+        assert_eq!(missing.cause.kind(), io::ErrorKind::NotFound);
+        assert!(
+            missing.to_string().contains("the directory does not exist"),
+            "{missing}"
+        );
+        std::fs::write(dir.0.join("taken.txt"), "x").expect("write");
+        let taken = check_target(&dir.0.join("taken.txt")).expect_err("taken");
+        assert!(taken.to_string().contains("never overwrites"), "{taken}");
+        let file_as_dir = check_target(&dir.0.join("taken.txt/new.txt")).expect_err("not a dir");
+        assert!(
+            file_as_dir.to_string().contains("not a directory"),
+            "{file_as_dir}"
+        );
     }
 
     #[test]
