@@ -5,13 +5,15 @@
 //! `listener`, `counters`) become that [`Survey`] again (see
 //! [`super::replay_survey`]); `flow_end`, `stall` and `destination` lines
 //! are skipped (the model works them out itself) and `stats` lines carry
-//! the recorded `lost` and `malformed` totals. A corrupt line stops the
-//! replay with an error that names the file, the line and the problem;
-//! what came before it has been sent.
+//! the recorded `lost` and `malformed` totals; a line of a kind this version
+//! does not know is counted as malformed. A corrupt line, or one longer
+//! than [`MOST_LINE_BYTES`], stops the replay with an error that names the
+//! file, the line and the problem; what came before it has been sent. The
+//! recording is read once, front to back, so it may be a pipe.
 
 use std::{
     fs::File,
-    io::{BufRead, BufReader, Seek as _},
+    io::{self, BufRead, BufReader, Read as _},
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
@@ -43,6 +45,11 @@ use crate::{
 
 /// Most events sent downstream in one batch.
 const BATCH: usize = 4096;
+/// Longest line a recording may hold; tcpscope's own lines are a few KiB.
+pub const MOST_LINE_BYTES: usize = 1 << 20;
+/// Kinds tcpscope writes that the model works out again from the events,
+/// so a replay skips them.
+const DERIVED_KINDS: [&str; 4] = ["flow_end", "stall", "stall_end", "destination"];
 /// While waiting for the next line, the recording clock still advances in
 /// steps this long, so that ages on screen keep counting.
 const CLOCK_STEP: Duration = Duration::from_millis(250);
@@ -51,6 +58,8 @@ const CLOCK_STEP: Duration = Duration::from_millis(250);
 pub struct Replay {
     path: PathBuf,
     reader: BufReader<File>,
+    /// The first line, read at open to learn the recorded probes.
+    first: Option<Vec<u8>>,
     speed: f64,
     clock: Arc<AtomicU64>,
 }
@@ -70,9 +79,12 @@ pub enum Record {
         lost: u64,
         malformed: u64,
     },
-    /// A line the table does not need (`flow_end`, or a kind this version
-    /// does not know): only its time counts.
+    /// A line the table does not need (`flow_end`...): only its time counts.
     Skipped {
+        ts: Nanos,
+    },
+    /// A line of a kind this version does not know: counted, then skipped.
+    Unknown {
         ts: Nanos,
     },
 }
@@ -81,7 +93,10 @@ impl Record {
     fn ts(&self) -> Nanos {
         match self {
             Self::Event(event) => event.ts,
-            Self::Survey { ts, .. } | Self::Stats { ts, .. } | Self::Skipped { ts } => *ts,
+            Self::Survey { ts, .. }
+            | Self::Stats { ts, .. }
+            | Self::Skipped { ts }
+            | Self::Unknown { ts } => *ts,
         }
     }
 }
@@ -93,22 +108,22 @@ impl Replay {
         let file = File::open(path)
             .with_context(|| format!("cannot open the recording {}", path.display()))?;
         let mut reader = BufReader::new(file);
-        let mut first = String::new();
-        reader
-            .read_line(&mut first)
+        let mut first = Vec::new();
+        read_line(&mut reader, &mut first)
             .with_context(|| format!("cannot read the recording {}", path.display()))?;
-        reader
-            .rewind()
-            .with_context(|| format!("cannot read the recording {}", path.display()))?;
+        if first.starts_with(UTF8_BOM) {
+            first.drain(..UTF8_BOM.len());
+        }
         let info = SourceInfo {
             origin: path.display().to_string(),
-            probes: recorded_probes(&first),
+            probes: recorded_probes(&String::from_utf8_lossy(&first)),
             missing_fields: Vec::new(),
             monotonic_to_wall_ns: None,
         };
         let replay = Self {
             path: path.to_path_buf(),
             reader,
+            first: Some(first),
             speed: if speed.is_finite() {
                 speed.max(0.0)
             } else {
@@ -133,12 +148,26 @@ impl Replay {
         let mut surveys = Surveys::default();
         let mut line = Vec::new();
         let mut number = 0usize;
+        // Lines of unknown kinds, counted with the recorded malformed ones.
+        let mut unknown = 0;
         loop {
             line.clear();
-            let read = self
-                .reader
-                .read_until(b'\n', &mut line)
-                .with_context(|| format!("reading {}", self.path.display()))?;
+            let read = match self.first.take() {
+                Some(first) => {
+                    line = first;
+                    Ok(line.len())
+                }
+                None => read_line(&mut self.reader, &mut line),
+            };
+            let read = match read {
+                Ok(read) => read,
+                Err(error) => {
+                    send(&sink, &mut batch).await;
+                    send_survey(&sink, &mut batch, surveys.finish()).await;
+                    let path = self.path.display();
+                    return Err(anyhow!("{path} line {}: {error}", number + 1));
+                }
+            };
             if read == 0 {
                 break;
             }
@@ -183,9 +212,13 @@ impl Replay {
                     lost, malformed, ..
                 } => {
                     batch.lost = lost;
-                    batch.malformed = malformed;
+                    batch.malformed = malformed + unknown;
                 }
                 Record::Skipped { .. } => {}
+                Record::Unknown { .. } => {
+                    unknown += 1;
+                    batch.malformed += 1;
+                }
             }
             if batch.events.len() >= BATCH && !send(&sink, &mut batch).await {
                 return Ok(());
@@ -195,6 +228,23 @@ impl Replay {
         send_survey(&sink, &mut batch, surveys.finish()).await;
         Ok(())
     }
+}
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Reads one line (with its newline, if any) into `line`; returns its
+/// length, 0 at the end. A line longer than [`MOST_LINE_BYTES`] is an
+/// error: a corrupt file (or /dev/zero) must not fill memory.
+fn read_line(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> io::Result<usize> {
+    let limit = MOST_LINE_BYTES as u64 + 1;
+    let read = reader.by_ref().take(limit).read_until(b'\n', line)?;
+    if read > MOST_LINE_BYTES && !line.ends_with(b"\n") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a line longer than {MOST_LINE_BYTES} bytes"),
+        ));
+    }
+    Ok(read)
 }
 
 /// When each line is due: the recording's time since its first line,
@@ -451,7 +501,8 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
         kind => {
             return match replay_survey::parse(kind, text) {
                 Some(line) => Ok(Record::Survey { ts, line: line? }),
-                None => Ok(Record::Skipped { ts }),
+                None if DERIVED_KINDS.contains(&kind) => Ok(Record::Skipped { ts }),
+                None => Ok(Record::Unknown { ts }),
             };
         }
     };

@@ -327,3 +327,75 @@ fn a_survey_arrives_after_the_events_before_it_and_before_those_after_it() {
         ]
     );
 }
+
+#[test]
+fn a_recording_plays_from_a_pipe() {
+    let good = event(EventKind::ResetReceived);
+    let line = event_line(&good, good.task.as_ref());
+    let fifo = tempfile_like::TempFile::new("fifo");
+    let path = std::ffi::CString::new(fifo.path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: mkfifo reads the NUL-terminated path only.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let writer = {
+        let path = fifo.path.clone();
+        std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .expect("open the pipe");
+            writeln!(pipe, "{line}\n{line}").expect("write the pipe");
+        })
+    };
+    let (batches, result, _) = play_all(&fifo.path, 0.0);
+    writer.join().expect("writer thread");
+    result.expect("a pipe plays to its end");
+    assert_eq!(batches.iter().map(|b| b.events.len()).sum::<usize>(), 2);
+}
+
+#[test]
+fn a_line_past_the_bound_is_an_error_naming_it() {
+    let good = event(EventKind::ResetReceived);
+    let endless = "x".repeat(MOST_LINE_BYTES + 10);
+    let file = recording(&[event_line(&good, None), endless]);
+    let (batches, result, _) = play_all(&file.path, 0.0);
+    let error = result
+        .expect_err("an endless line stops the replay")
+        .to_string();
+    assert!(
+        error.contains("line 2:") && error.contains("longer than"),
+        "{error}"
+    );
+    assert_eq!(batches.iter().map(|b| b.events.len()).sum::<usize>(), 1);
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_read_past() {
+    let stats = r#"{"kind":"stats","ts":"2026-11-22T20:17:01Z","events":0,"lost":3,"malformed":0,"probes_attached":7,"probes_failed":[]}"#;
+    let file = recording(&[format!("\u{feff}{stats}")]);
+    let (_, info) = Replay::open(&file.path, 0.0).expect("open");
+    assert_eq!(info.attached(), 7);
+    let (batches, result, _) = play_all(&file.path, 0.0);
+    result.expect("the recording plays");
+    assert_eq!(batches.last().map(|b| b.lost), Some(3));
+}
+
+#[test]
+fn lines_of_an_unknown_kind_are_counted_as_malformed() {
+    let stats = r#"{"kind":"stats","ts":"2026-11-22T20:17:01Z","events":0,"lost":0,"malformed":2,"probes_attached":7,"probes_failed":[]}"#;
+    let unknown = r#"{"kind":"from_the_future","ts":"2026-11-22T20:17:02Z"}"#;
+    let derived = r#"{"kind":"flow_end","ts":"2026-11-22T20:17:02Z"}"#;
+    let file = recording(&[stats.to_string(), unknown.to_string(), derived.to_string()]);
+    let (batches, result, _) = play_all(&file.path, 0.0);
+    result.expect("unknown kinds do not stop a replay");
+    assert_eq!(batches.last().map(|b| b.malformed), Some(3), "{batches:?}");
+}
+
+#[test]
+fn rfc3339_times_with_an_offset_are_read_as_utc() {
+    let utc = parse_rfc3339("2026-11-22T20:17:01.5Z").expect("UTC");
+    assert_eq!(parse_rfc3339("2026-11-22T21:17:01.5+01:00"), Some(utc));
+    assert_eq!(parse_rfc3339("2026-11-22T14:47:01.5-05:30"), Some(utc));
+    assert_eq!(parse_rfc3339("2026-11-22T20:17:01.5+00:00"), Some(utc));
+    assert_eq!(parse_rfc3339("2026-11-22T20:17:01.5+25:00"), None);
+    assert_eq!(parse_rfc3339("2026-11-22T20:17:01.5"), None);
+}
