@@ -3,7 +3,11 @@
 //! the latest survey. Lines of plain text for the timeline pane.
 
 use super::format;
-use crate::model::{event::Nanos, flow::Flow, socket::SocketSample};
+use crate::model::{
+    event::{Nanos, TcpState},
+    flow::Flow,
+    socket::SocketSample,
+};
 
 /// The owner line and, when a survey has read the socket, its details.
 pub fn lines(flow: &Flow, now: Nanos) -> Vec<String> {
@@ -17,15 +21,21 @@ pub fn lines(flow: &Flow, now: Nanos) -> Vec<String> {
     }
     let mut lines = vec![owner];
     if let Some(sample) = &flow.socket {
-        lines.extend(details(sample, now));
+        lines.extend(details(sample, flow.state == TcpState::SynSent, now));
     }
     lines
 }
 
 /// Four short lines, so that the timeline pane's width (half the screen)
 /// cuts none of them at 160 columns; the windows, a stall's evidence, get
-/// a line of their own.
-fn details(sample: &SocketSample, now: Nanos) -> [String; 4] {
+/// a line of their own. A socket still `connecting` has sent no data and
+/// received nothing: the kernel then counts its last-send and last-receive
+/// ages from a zero stamp, i.e. since boot, which would read as a lie.
+fn details(sample: &SocketSample, connecting: bool, now: Nanos) -> [String; 4] {
+    let age = |ms: u32| match connecting {
+        true => "never".to_string(),
+        false => format::millis(ms),
+    };
     let d = &sample.details;
     let ms = |us: u32| format!("{:.1}ms", f64::from(us) / 1000.0);
     let ssthresh = match d.ssthresh {
@@ -58,9 +68,9 @@ fn details(sample: &SocketSample, now: Nanos) -> [String; 4] {
         ),
         format!(
             "lastsnd {} lastrcv {} lastack {}",
-            format::millis(d.last_send_ms),
-            format::millis(d.last_receive_ms),
-            format::millis(d.last_ack_ms),
+            age(d.last_send_ms),
+            age(d.last_receive_ms),
+            age(d.last_ack_ms),
         ),
     ]
 }
@@ -126,6 +136,33 @@ mod tests {
                 "send-q 2.0K notsent 300B snd_wnd 64.0K rcv_wnd 32.0K",
                 "lastsnd 1.5s lastrcv 0ms lastack 0ms",
             ]
+        );
+    }
+
+    #[test]
+    fn a_connect_in_progress_has_never_sent_or_received() {
+        let addr: SocketAddr = "10.0.0.1:443".parse().expect("address");
+        let mut flow = Flow::new(SockId(1), 7, addr, addr, 0);
+        flow.state = TcpState::SynSent;
+        flow.socket = Some(Box::new(SocketSample {
+            at: 0,
+            details: TcpDetails {
+                // What the kernel reports: ages since its zero stamps.
+                last_send_ms: 3_023_000,
+                last_receive_ms: 3_023_000,
+                last_ack_ms: 3_023_000,
+                ..TcpDetails::default()
+            },
+            send_queue: 0,
+            receive_queue: 0,
+            drops: None,
+        }));
+        let lines = lines(&flow, 0);
+        assert_eq!(lines[4], "lastsnd never lastrcv never lastack never");
+        flow.state = TcpState::Established;
+        assert_eq!(
+            super::lines(&flow, 0)[4],
+            "lastsnd 50m23s lastrcv 50m23s lastack 50m23s"
         );
     }
 
