@@ -14,6 +14,7 @@ use std::{
 
 use serde_json::Value;
 use support::{
+    kernel,
     lines::{int, text},
     netns::{CLIENT_V4, Lab, Namespace, SERVER_V4},
     scenario::{listen_in, skipped},
@@ -42,7 +43,7 @@ fn is_drop_at_server(line: &Value, lab: &Lab, port: u16, client_port: u16) -> bo
 /// The local port of the client's connect in progress to `port`, as the
 /// client namespace's `ss` shows it.
 fn connecting_port(client: &Namespace, port: u16) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let filter = format!("dport = :{port}");
         let out = client.exec("ss", &["-tnH", "state", "syn-sent", &filter]);
@@ -84,7 +85,8 @@ fn an_iptables_drop_of_syns_shows_netfilter_drop_with_the_exact_4_tuple() {
     let scope = Tcpscope::start(&[PORT_NETFILTER]);
     let server = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT_NETFILTER);
     let connect = lab.client.spawn("nf-client", move || {
-        TcpStream::connect_timeout(&server, Duration::from_millis(1500))
+        // Long enough for `ss` to find it even on a slow (emulated) machine.
+        TcpStream::connect_timeout(&server, Duration::from_secs(6))
     });
     let client_port = connecting_port(&lab.client, PORT_NETFILTER);
     let drop = scope.expect_line("NETFILTER_DROP of the client's SYN", DROP_WAIT, |v| {
@@ -128,11 +130,22 @@ fn a_syn_to_a_closed_port_shows_no_socket_and_a_reset() {
             && v["netns"].as_u64() == Some(lab.server.inode())
     });
     let client_port = u16::try_from(int(&drop, "dport")).expect("a port");
-    let reset = scope.expect_line("the RST the server sent", DROP_WAIT, |v| {
-        v["kind"] == "reset_sent"
-            && v["sport"].as_u64() == Some(u64::from(PORT_CLOSED))
-            && v["dport"].as_u64() == Some(u64::from(client_port))
-    });
+    let reset = match kernel::traces_resets_without_socket() {
+        true => Some(
+            scope.expect_line("the RST the server sent", DROP_WAIT, |v| {
+                v["kind"] == "reset_sent"
+                    && v["sport"].as_u64() == Some(u64::from(PORT_CLOSED))
+                    && v["dport"].as_u64() == Some(u64::from(client_port))
+            }),
+        ),
+        false => {
+            eprintln!(
+                "not checked: this kernel's tcp_send_reset has no reset reason, so it does \
+                 not trace a RST sent without a socket (OutRsts counts it)"
+            );
+            None
+        }
+    };
     let run = scope.finish();
     eprintln!("tcpscope lines:\n{}", dump(&run.lines));
     assert!(
@@ -141,7 +154,9 @@ fn a_syn_to_a_closed_port_shows_no_socket_and_a_reset() {
     );
     assert_eq!(text(&drop, "flags"), "SYN", "{drop}");
     assert!(text(&drop, "location").starts_with("tcp_v4_rcv"), "{drop}");
-    assert_eq!(reset["daddr"], CLIENT_V4.to_string(), "{reset}");
+    if let Some(reset) = reset {
+        assert_eq!(reset["daddr"], CLIENT_V4.to_string(), "{reset}");
+    }
 }
 
 #[test]
@@ -172,9 +187,17 @@ fn a_segment_with_an_old_timestamp_shows_a_paws_reject() {
         })
         .join()
         .expect("raw sender panicked");
-    let drop = scope.expect_line("PAWS drop", DROP_WAIT, |v| {
-        is_drop_at_server(v, &lab, PORT_PAWS, client_port)
+    // Older kernels drop a PAWS reject without naming the reason: only
+    // the counters show it there.
+    let named = kernel::has_drop_reason("TCP_RFC7323_PAWS");
+    let drop = named.then(|| {
+        scope.expect_line("PAWS drop", DROP_WAIT, |v| {
+            is_drop_at_server(v, &lab, PORT_PAWS, client_port)
+        })
     });
+    if !named {
+        eprintln!("not checked: this kernel has no drop reason TCP_RFC7323_PAWS");
+    }
     // The server's namespace counts the reject too; the survey reads the
     // counters once a second.
     let server_netns = lab.server.inode();
@@ -188,11 +211,13 @@ fn a_segment_with_an_old_timestamp_shows_a_paws_reject() {
     eprintln!("{counted}");
     let run = scope.finish();
     eprintln!("tcpscope lines:\n{}", dump(&run.lines));
-    assert!(
-        text(&drop, "reason").starts_with("TCP_RFC7323_PAWS"),
-        "reason should be a PAWS reject: {drop}"
-    );
-    assert_flags_have(&drop, "ACK");
+    if let Some(drop) = drop {
+        assert!(
+            text(&drop, "reason").starts_with("TCP_RFC7323_PAWS"),
+            "reason should be a PAWS reject: {drop}"
+        );
+        assert_flags_have(&drop, "ACK");
+    }
     // The connection stays open until the drop was seen.
     let _ = stream;
 }

@@ -5,6 +5,7 @@
 // Every test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod kernel;
 pub mod lines;
 pub mod netns;
 pub mod scenario;

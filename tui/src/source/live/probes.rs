@@ -68,7 +68,7 @@ impl DropPrototype {
 /// How many arguments the tracepoint `event` passes, from the kernel's
 /// `btf_trace_<event>` typedef (a pointer to a function whose first
 /// parameter is the tracing context).
-fn tracepoint_arguments(btf: &btf_rs::Btf, event: &str) -> Option<usize> {
+pub fn tracepoint_arguments(btf: &btf_rs::Btf, event: &str) -> Option<usize> {
     let types = btf
         .resolve_types_by_name(&format!("btf_trace_{event}"))
         .ok()?;
