@@ -299,6 +299,9 @@ fn on_reset_sent(ctx: &impl Hook) -> i32 {
     emit(kind::RESET_SENT, sk, |record| {
         if sk.is_null() {
             fill_from_packet(record, skb);
+            // The namespace of the device the answered segment came in on.
+            let dev: *const u8 = read::<usize>(skb, offset!(skb_dev)) as *const u8;
+            record.netns = netns_at(dev, offset!(dev_nd_net));
         } else {
             fill_from_sock_common(record, sk);
             // Timewait and request sockets end after their sock_common.

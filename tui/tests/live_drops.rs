@@ -156,6 +156,11 @@ fn a_syn_to_a_closed_port_shows_no_socket_and_a_reset() {
     assert!(text(&drop, "location").starts_with("tcp_v4_rcv"), "{drop}");
     if let Some(reset) = reset {
         assert_eq!(reset["daddr"], CLIENT_V4.to_string(), "{reset}");
+        assert_eq!(
+            reset["netns"].as_u64(),
+            Some(lab.server.inode()),
+            "a RST without a socket is placed in the namespace it left: {reset}"
+        );
     }
 }
 
