@@ -168,7 +168,8 @@ pub struct StallEnd {
     pub state: TcpState,
     pub cause: StallCause,
     pub since: Nanos,
-    /// The last sample that saw the flow stalled.
+    /// When it ended: the sample that saw progress; for a flow that closed,
+    /// the last sample that saw it stalled.
     pub until: Nanos,
     /// The flow is no longer live.
     pub closed: bool,
@@ -219,7 +220,13 @@ impl StallWatch {
             };
             let Some(stall) = stall else {
                 if let Some(reported) = earlier {
-                    changes.push(StallChange::Ended(reported.end));
+                    let progress_at = flow.progress.as_ref().map(|progress| progress.since);
+                    let until =
+                        progress_at.map_or(reported.end.until, |at| at.max(reported.end.until));
+                    changes.push(StallChange::Ended(StallEnd {
+                        until,
+                        ..reported.end
+                    }));
                 }
                 continue;
             };

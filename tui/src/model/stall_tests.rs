@@ -222,7 +222,8 @@ fn the_watch_reports_a_stall_once_then_its_change_and_its_end() {
     assert_eq!(end.state, TcpState::Established);
     assert_eq!(end.unit.as_deref(), Some("app.service"));
     assert_eq!(end.cause, StallCause::ZeroWindow { peer_alive: true });
-    assert_eq!(end.until - end.since, 4 * SECOND);
+    // From the last progress (0 s) to the sample that saw progress again.
+    assert_eq!(end.until - end.since, 5 * SECOND);
 }
 
 #[test]
