@@ -14,7 +14,7 @@
 use std::{collections::HashMap, net::SocketAddr};
 
 use super::{
-    event::{Event, EventKind, Nanos, TcpState},
+    event::{Event, EventKind, Nanos, RetransmitCause, TcpState},
     flow::{EndReason, Flow},
 };
 
@@ -27,6 +27,10 @@ const BUCKETS: usize = 30;
 pub const WINDOW: Nanos = BUCKETS as Nanos * BUCKET;
 /// Destinations kept at most.
 pub const DEFAULT_CAPACITY: usize = 2048;
+/// Drop reasons of segments the receiver already had (an old or duplicate
+/// sequence, such as the answers to zero-window probes): the kernel
+/// discards a copy, nothing is lost, so destinations do not count them.
+const NOT_LOST: [&str; 3] = ["TCP_OLD_DATA", "TCP_OLD_SEQUENCE", "TCP_OLD_ACK"];
 
 /// What happened toward one destination in some span of time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,9 +48,11 @@ pub struct Tally {
     /// Connects the application closed while pending (its own timeout).
     pub abandoned: u32,
     pub syn_retransmits: u32,
-    /// Retransmits of data, outside SYN_SENT.
+    /// Retransmits of data, outside SYN_SENT, tail loss probes left out
+    /// (a probe is sent before anything is known to be lost).
     pub retransmits: u32,
-    /// Packets to or from the destination the kernel dropped.
+    /// Packets to or from the destination the kernel dropped, copies of
+    /// what the receiver already had left out ([`NOT_LOST`]).
     pub drops: u32,
 }
 
@@ -257,6 +263,7 @@ impl Destinations {
             EventKind::Retransmit(retransmit) => {
                 match state.or(retransmit.state) == Some(TcpState::SynSent) {
                     true => self.count(event.ts, remote, true, |tally| &mut tally.syn_retransmits),
+                    false if retransmit.cause == RetransmitCause::LossProbe => {}
                     false => self.count(event.ts, remote, false, |tally| &mut tally.retransmits),
                 }
             }
@@ -279,6 +286,9 @@ impl Destinations {
     /// `reason` (the kernel's name, e.g. `NETFILTER_DROP`). Only known
     /// destinations count: drops of anything else are not theirs.
     pub fn record_drop(&mut self, at: Nanos, remote: SocketAddr, reason: &str) {
+        if NOT_LOST.contains(&reason) {
+            return;
+        }
         let Some(destination) = self.entries.get_mut(&remote) else {
             return;
         };

@@ -228,6 +228,39 @@ fn drops_count_toward_known_destinations_with_their_reason() {
 }
 
 #[test]
+fn copies_the_receiver_had_and_tail_loss_probes_are_no_loss() {
+    let mut feed = Feed::default();
+    feed.connect(1, DB, 0);
+    let db = addr(DB);
+    // A zero-window stall: the receiver discards the window probes.
+    for (at, reason) in [
+        (10, "TCP_OLD_SEQUENCE"),
+        (20, "TCP_OLD_DATA"),
+        (30, "TCP_OLD_ACK"),
+    ] {
+        feed.destinations.record_drop(at * MS, db, reason);
+    }
+    let probe = EventKind::Retransmit(Retransmit {
+        rto_ms: 200,
+        backoff: 0,
+        retransmits: 0,
+        cause: RetransmitCause::LossProbe,
+        limits: None,
+        state: None,
+    });
+    feed.event(1, DB, 40, probe);
+    let summary = feed.summary(100, DB);
+    assert_eq!((summary.tally.drops, summary.tally.retransmits), (0, 0));
+    assert_eq!(summary.verdict, Verdict::Ok);
+    feed.retransmit(1, DB, 50);
+    assert_eq!(
+        feed.summary(100, DB).verdict,
+        Verdict::Lossy,
+        "a timer retransmit is loss"
+    );
+}
+
+#[test]
 fn counts_slide_out_of_the_window() {
     let mut feed = Feed::default();
     feed.failed_connect(1, DB, 0, 0, ETIMEDOUT);
