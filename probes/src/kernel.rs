@@ -27,10 +27,12 @@ pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const IPV6_HEADER: usize = 40;
 pub const TCP_FLAGS_BYTE: usize = 13;
+pub const TCP_ESTABLISHED: u8 = 1;
 pub const TCP_SYN_SENT: u8 = 2;
 pub const TCP_SYN_RECV: u8 = 3;
 pub const TCP_TIME_WAIT: u8 = 6;
 pub const TCP_CLOSE: u8 = 7;
+pub const TCP_CLOSE_WAIT: u8 = 8;
 pub const TCP_NEW_SYN_RECV: u8 = 12;
 
 /// Reads a `T` at `base + offset`; zero when the field is absent on this

@@ -21,9 +21,10 @@ use tcpscope_common::{
 };
 
 use crate::kernel::{
-    IPPROTO_TCP, TCP_CLOSE, TCP_FLAGS_BYTE, TCP_NEW_SYN_RECV, TCP_SYN_RECV, TCP_SYN_SENT,
-    TCP_TIME_WAIT, fill_from_headers, fill_from_packet, fill_from_sock_common, fill_limits,
-    fill_local_port, fill_retransmit_state, netns_at, offset, read, tcp_headers,
+    IPPROTO_TCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FLAGS_BYTE, TCP_NEW_SYN_RECV,
+    TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, fill_from_headers, fill_from_packet,
+    fill_from_sock_common, fill_limits, fill_local_port, fill_retransmit_state, netns_at, offset,
+    read, tcp_headers,
 };
 
 /// What a handler needs of the hook it runs under: the tracepoint's
@@ -228,10 +229,12 @@ fn on_state_change(ctx: &impl Hook) -> i32 {
         }
     };
     // The stack costs more than the rest of the record: it goes with the
-    // closes that are not an established flow's orderly end (an error, or
-    // a handshake that never completed).
+    // closes that are not an established flow's orderly end (an error, a
+    // handshake that never completed, or an abort: straight from a
+    // synchronized state to CLOSE, skipping the FIN states).
     let handshake = matches!(old_state, TCP_SYN_SENT | TCP_SYN_RECV);
-    if new_state == TCP_CLOSE && (sk_err != 0 || handshake) {
+    let abort = matches!(old_state, TCP_ESTABLISHED | TCP_CLOSE_WAIT);
+    if new_state == TCP_CLOSE && (sk_err != 0 || handshake || abort) {
         emit_with_stack(ctx, kind::STATE, sk, fill);
     } else {
         emit(kind::STATE, sk, fill);

@@ -371,6 +371,20 @@ fn aborting_close_shows_reset_sent() {
         "no reset_sent line for the server's aborted socket {server:?}; lines:\n{}",
         dump(&run.lines)
     );
+    // The server's own close is an abort, in its own process context: owned,
+    // with the stack of the close, and its RST names the owner too.
+    let end = server.end(&run.lines);
+    assert_text(end, "reason", "aborted");
+    assert_text(end, "last_state", "ESTABLISHED");
+    assert_owned_by_this_process(end);
+    assert_stack_has(end, "tcp_close");
+    for reset in server.lines(&run.lines, "reset_sent") {
+        assert_eq!(
+            int(reset, "pid"),
+            i64::from(std::process::id()),
+            "the abort's RST is the owner's: {reset}"
+        );
+    }
 }
 
 #[test]

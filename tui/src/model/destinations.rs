@@ -276,7 +276,8 @@ impl Destinations {
                 EndReason::Refused => |tally| &mut tally.refused,
                 EndReason::Reset => |tally| &mut tally.resets,
                 EndReason::Abandoned => |tally| &mut tally.abandoned,
-                EndReason::Closed => return,
+                // This side's own doing, not the destination's.
+                EndReason::Aborted | EndReason::Closed => return,
             };
             self.count(end.at, remote, connecting, counter);
         }

@@ -36,16 +36,21 @@ pub enum EndReason {
     Refused,
     /// A RST ended an established flow.
     Reset,
+    /// This side aborted the flow: its application closed it with
+    /// SO_LINGER 0 (or disconnected it), so the kernel sent a RST instead
+    /// of a FIN.
+    Aborted,
     /// An orderly close.
     Closed,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 5] = [
+    pub const ALL: [EndReason; 6] = [
         Self::Timeout,
         Self::Abandoned,
         Self::Refused,
         Self::Reset,
+        Self::Aborted,
         Self::Closed,
     ];
 
@@ -55,6 +60,7 @@ impl EndReason {
             Self::Abandoned => "abandoned",
             Self::Refused => "refused",
             Self::Reset => "reset",
+            Self::Aborted => "aborted",
             Self::Closed => "closed",
         }
     }
@@ -66,17 +72,33 @@ impl EndReason {
     }
 
     /// Reads the reason from the state the flow left, `sk_err` at the change
-    /// to CLOSE, and whether a RST arrived.
-    pub fn classify(last_state: TcpState, err: i32, reset_received: bool) -> Self {
+    /// to CLOSE, whether a RST arrived, and whether the change to CLOSE was
+    /// seen (`seen_close`; a flow ended by its socket's destruction was not).
+    pub fn classify(
+        last_state: TcpState,
+        err: i32,
+        reset_received: bool,
+        seen_close: bool,
+    ) -> Self {
         match err {
             ECONNREFUSED => Self::Refused,
             ECONNRESET | EPIPE => Self::Reset,
             0 if reset_received => Self::Reset,
             0 if last_state == TcpState::SynSent => Self::Abandoned,
+            // An orderly close passes through the FIN states; straight from
+            // a synchronized state to CLOSE without an error is an abort.
+            0 if seen_close && aborts(last_state) => Self::Aborted,
             0 => Self::Closed,
             _ => Self::Timeout,
         }
     }
+}
+
+/// Whether a change from `state` straight to CLOSE, without an error, is
+/// this side's abort (`tcp_disconnect`, called from a close with
+/// SO_LINGER 0 or a connect to AF_UNSPEC).
+pub fn aborts(state: TcpState) -> bool {
+    matches!(state, TcpState::Established | TcpState::CloseWait)
 }
 
 /// How a flow ended.
@@ -221,28 +243,50 @@ mod tests {
     fn end_reasons_follow_the_kernels_errors() {
         use TcpState::*;
         assert_eq!(
-            EndReason::classify(SynSent, ETIMEDOUT, false),
+            EndReason::classify(SynSent, ETIMEDOUT, false, true),
             EndReason::Timeout
         );
         assert_eq!(
-            EndReason::classify(Established, 113, false),
+            EndReason::classify(Established, 113, false, true),
             EndReason::Timeout
         );
         assert_eq!(
-            EndReason::classify(SynSent, ECONNREFUSED, true),
+            EndReason::classify(SynSent, ECONNREFUSED, true, true),
             EndReason::Refused
         );
         assert_eq!(
-            EndReason::classify(Established, ECONNRESET, true),
+            EndReason::classify(Established, ECONNRESET, true, true),
             EndReason::Reset
         );
         assert_eq!(
-            EndReason::classify(CloseWait, EPIPE, true),
+            EndReason::classify(CloseWait, EPIPE, true, true),
             EndReason::Reset
         );
-        assert_eq!(EndReason::classify(SynSent, 0, false), EndReason::Abandoned);
-        assert_eq!(EndReason::classify(FinWait2, 0, false), EndReason::Closed);
-        assert_eq!(EndReason::classify(LastAck, 0, true), EndReason::Reset);
+        assert_eq!(
+            EndReason::classify(SynSent, 0, false, true),
+            EndReason::Abandoned
+        );
+        assert_eq!(
+            EndReason::classify(FinWait2, 0, false, true),
+            EndReason::Closed
+        );
+        assert_eq!(
+            EndReason::classify(LastAck, 0, true, true),
+            EndReason::Reset
+        );
+        assert_eq!(
+            EndReason::classify(Established, 0, false, true),
+            EndReason::Aborted
+        );
+        assert_eq!(
+            EndReason::classify(CloseWait, 0, false, true),
+            EndReason::Aborted
+        );
+        assert_eq!(
+            EndReason::classify(Established, 0, false, false),
+            EndReason::Closed,
+            "a destroyed socket whose close was not seen was not seen aborting"
+        );
     }
 
     #[test]

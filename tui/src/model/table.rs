@@ -11,9 +11,13 @@ use std::{
 
 use super::{
     event::{Event, EventKind, Nanos, SockId, Stack, Task, TcpState},
-    flow::{EndReason, Flow, FlowEnd, RetransmitRecord},
+    flow::{EndReason, Flow, FlowEnd, RetransmitRecord, aborts},
     socket::Tuple,
 };
+
+/// How many of the latest ended flows a RST of an ended socket is looked
+/// up among (see the `ResetSent` arm of `apply_to`).
+const RECENTLY_ENDED: usize = 16;
 
 /// How many flows the table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +132,16 @@ impl ConnectionTable {
                 owner_of(flow)
             }
             EventKind::ResetSent | EventKind::ResetReceived => {
-                let Some(flow) = self.live.get_mut(&sock) else {
-                    return Applied::default();
+                // An abort sends its RST after the change to CLOSE (and the
+                // peer may have handled it in between): that RST belongs to
+                // a flow that has just ended.
+                let recent = self.ended.iter_mut().rev().take(RECENTLY_ENDED);
+                let flow = match self.live.get_mut(&sock) {
+                    Some(flow) => flow,
+                    None => match recent.into_iter().find(|flow| flow.sock == sock) {
+                        Some(flow) => flow,
+                        None => return Applied::default(),
+                    },
                 };
                 flow.touch(event);
                 if event.kind == EventKind::ResetSent {
@@ -140,7 +152,7 @@ impl ConnectionTable {
                 owner_of(flow)
             }
             EventKind::Destroyed => match self.remove_live(sock) {
-                Some(flow) => self.end(flow, event.ts, 0, None),
+                Some(flow) => self.end(flow, event.ts, 0, None, false),
                 None => Applied::default(),
             },
             EventKind::Drop(_) => self.apply_drop(event),
@@ -183,7 +195,7 @@ impl ConnectionTable {
         }
         flow.state = old;
         match self.remove_live(sock) {
-            Some(flow) => self.end(flow, event.ts, err, stack.clone()),
+            Some(flow) => self.end(flow, event.ts, err, stack.clone(), true),
             None => Applied::default(),
         }
     }
@@ -303,13 +315,23 @@ impl ConnectionTable {
         self.evicted_live += count as u64;
     }
 
-    fn end(&mut self, mut flow: Flow, at: Nanos, err: i32, stack: Option<Stack>) -> Applied {
+    /// Ends `flow` at `at`; `seen_close`: its change to CLOSE was seen
+    /// (not only its socket's destruction).
+    fn end(
+        &mut self,
+        mut flow: Flow,
+        at: Nanos,
+        err: i32,
+        stack: Option<Stack>,
+        seen_close: bool,
+    ) -> Applied {
         let last_state = flow.state;
         flow.state = TcpState::Close;
         flow.last_event = at;
+        let resets_received = flow.resets_received > 0;
         flow.end = Some(FlowEnd {
             at,
-            reason: EndReason::classify(last_state, err, flow.resets_received > 0),
+            reason: EndReason::classify(last_state, err, resets_received, seen_close),
             err,
             last_state,
             stack,
@@ -388,14 +410,15 @@ fn owner_of(flow: &Flow) -> Applied {
 }
 
 /// Transitions the kernel makes from a system call of the owning process:
-/// connect(), listen(), and close() or shutdown(). Everything else can run
-/// from a timer or softirq on behalf of whichever task was on the CPU.
+/// connect(), listen(), and close() or shutdown(), an abort included.
+/// Everything else can run from a timer or softirq on behalf of whichever
+/// task was on the CPU.
 fn runs_in_owner_context(old: TcpState, new: TcpState, err: i32) -> bool {
     use TcpState::*;
     matches!(
         (old, new),
         (Close, SynSent) | (Close, Listen) | (Established, FinWait1) | (CloseWait, LastAck)
-    ) || (old == SynSent && new == Close && err == 0)
+    ) || (new == Close && err == 0 && (old == SynSent || aborts(old)))
 }
 
 #[path = "table_survey.rs"]

@@ -230,6 +230,46 @@ fn an_accepted_flow_learns_its_owner_when_the_owner_closes_it() {
 }
 
 #[test]
+fn a_servers_abort_is_owned_aborted_and_its_late_rst_is_the_owners() {
+    use TcpState::*;
+    let server = Sock::new(7, "10.0.0.2:80", "10.0.0.1:5005");
+    let client = Sock::new(8, "10.0.0.1:5005", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    let applied = run(
+        &mut table,
+        &[
+            server.state(0, None, Close, SynRecv, 0),
+            server.state(0, None, SynRecv, Established, 0),
+            client.connect(0, task(7, "client")),
+            // close() with SO_LINGER 0: straight to CLOSE, then the RST,
+            // which the peer handles before the RST's own tracepoint fires.
+            server.state(40, task(42, "server"), Established, Close, 0),
+            client.state(40, None, Established, Close, ECONNRESET),
+            server.event(40, task(42, "server"), EventKind::ResetSent),
+        ],
+    );
+    let ended = table
+        .ended()
+        .find(|flow| flow.sock == SockId(7))
+        .expect("server flow");
+    assert_eq!(
+        ended.owner,
+        task(42, "server"),
+        "the close ran in the owner's context"
+    );
+    assert_eq!(
+        ended.end.as_ref().map(|end| end.reason),
+        Some(EndReason::Aborted)
+    );
+    assert_eq!(ended.resets_sent, 1);
+    assert_eq!(
+        applied[5].owner,
+        task(42, "server"),
+        "the RST names its owner"
+    );
+}
+
+#[test]
 fn a_reused_socket_address_starts_a_new_flow() {
     use TcpState::*;
     let sock = Sock::new(7, "10.0.0.1:5005", "10.0.0.2:80");

@@ -1,6 +1,6 @@
 //! The "closed on timeout" pane as data: flows the kernel gave up on
-//! (timeout), that their application abandoned while connecting, and
-//! resets (refused, reset); newest first, with the kernel stack of the
+//! (timeout), that their application abandoned while connecting or aborted,
+//! and resets (refused, reset); newest first, with the kernel stack of the
 //! close for the selected one.
 
 use super::{Tone, format};
@@ -14,11 +14,12 @@ use crate::{
 };
 
 /// The endings this pane lists.
-const LISTED: [EndReason; 4] = [
+const LISTED: [EndReason; 5] = [
     EndReason::Timeout,
     EndReason::Abandoned,
     EndReason::Refused,
     EndReason::Reset,
+    EndReason::Aborted,
 ];
 
 /// One ended flow as the pane shows it.
@@ -103,7 +104,7 @@ fn row(flow: &Flow, utc_offset: i64) -> ClosedRow {
         Some(end) => (
             format::time_of_day(end.at, utc_offset),
             format::end(end),
-            if end.reason == EndReason::Abandoned {
+            if matches!(end.reason, EndReason::Abandoned | EndReason::Aborted) {
                 Tone::Warn
             } else {
                 Tone::Bad
