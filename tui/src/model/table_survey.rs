@@ -60,10 +60,13 @@ impl ConnectionTable {
         added
     }
 
-    /// Drops the live flows an earlier survey found and two in a row since,
-    /// in a namespace they read, did not: their sockets are gone and the
-    /// probes' record of the end was lost. Counted as evicted, never left
-    /// to show stale `tcp_info` (a stall) for ever. One miss is not enough:
+    /// Drops the live flows that two surveys in a row, in a namespace they
+    /// read, did not find, whether an earlier survey found them or only the
+    /// probes did: their sockets are gone and the probes' record of the end
+    /// was lost (a full ring, or a run the kernel skipped). Counted as
+    /// evicted, never left live or showing stale `tcp_info` (a stall) for
+    /// ever, so that after any loss the table converges back to the
+    /// kernel's sockets. One miss is not enough:
     /// the close may have happened during the dump, its event still on its
     /// way through the ring buffer. A flow with an event in the last
     /// [`VANISHED_AFTER`] may have changed since the dump: it waits too.
@@ -75,7 +78,7 @@ impl ConnectionTable {
             .filter(|flow| {
                 flow.socket
                     .as_ref()
-                    .is_some_and(|sample| sample.at < survey.at)
+                    .is_none_or(|sample| sample.at < survey.at)
                     && flow.last_event.saturating_add(VANISHED_AFTER) < survey.at
                     && read(flow.netns)
             })

@@ -290,6 +290,34 @@ fn a_flow_whose_socket_vanished_without_an_event_is_evicted() {
 }
 
 #[test]
+fn a_flow_only_the_probes_saw_whose_close_was_lost_is_evicted_too() {
+    let connect = socket(NETNS, "10.0.0.9:50030", "10.0.0.1:443", TcpState::SynSent);
+    let mut table = ConnectionTable::default();
+    table.apply(&Event {
+        ts: SECOND,
+        sock: Some(SockId(KERNEL_ADDRESS)),
+        netns: NETNS,
+        local: connect.local,
+        remote: connect.remote,
+        task: None,
+        kind: EventKind::State {
+            old: TcpState::Close,
+            new: TcpState::SynSent,
+            err: 0,
+            stack: None,
+        },
+    });
+    // No survey ever found the socket: its close was lost before one ran.
+    let mut empty = survey(Scope::Full, vec![]);
+    for second in [4, 5] {
+        empty.at = second * SECOND;
+        table.apply_survey(&empty);
+    }
+    let counts = table.counts();
+    assert_eq!((counts.live, counts.evicted_live), (0, 1));
+}
+
+#[test]
 fn a_close_still_on_its_way_when_a_survey_misses_the_socket_ends_the_flow() {
     let connect = socket(NETNS, "10.0.0.9:50020", "10.0.0.1:443", TcpState::SynSent);
     let event = |at: Nanos, kind: EventKind| Event {
