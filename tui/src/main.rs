@@ -137,6 +137,9 @@ fn report_kernel(live: &Live, info: &SourceInfo, verbose: bool) {
     if !live.verifier_logs.is_empty() && !verbose {
         eprintln!("tcpscope: run with --verbose for the verifier's whole log");
     }
+    for limit in &live.survey_limits {
+        eprintln!("tcpscope: {limit}");
+    }
     for missing in info.missing_fields.iter().filter(|m| verbose || m.lossy) {
         eprintln!("tcpscope: {missing}");
     }

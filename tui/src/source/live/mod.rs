@@ -68,6 +68,8 @@ pub struct Live {
     pub monotonic_to_wall_ns: i64,
     /// The verifier's whole log of each program it refused: `(event, log)`.
     pub verifier_logs: Vec<(&'static str, String)>,
+    /// What the socket survey cannot do with this process's capabilities.
+    pub survey_limits: Vec<String>,
 }
 
 impl Live {
@@ -151,6 +153,7 @@ impl Live {
                 watch,
                 monotonic_to_wall_ns,
                 verifier_logs,
+                survey_limits: preflight::survey_limits(),
             },
             info,
         ))

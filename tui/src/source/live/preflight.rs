@@ -14,6 +14,8 @@ use btf_rs::{Btf, Type};
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
 
+const CAP_DAC_READ_SEARCH: u32 = 2;
+const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SYSLOG: u32 = 34;
 const CAP_PERFMON: u32 = 38;
@@ -71,8 +73,7 @@ pub fn check(btf: Option<&Btf>) -> Vec<Problem> {
 fn problems(capabilities: u64, features: Option<Features>, lockdown: &str) -> Vec<Problem> {
     let has = |cap: u32| capabilities >> cap & 1 == 1;
     let admin = has(CAP_SYS_ADMIN);
-    let grant = "run tcpscope as root (sudo tcpscope), or grant it the capabilities: \
-                 sudo setcap cap_bpf,cap_perfmon,cap_syslog+ep \"$(command -v tcpscope)\"";
+    let grant = GRANT;
     let mut found = Vec::new();
     let mut require = |cap: u32, name: &str, why: &str| {
         if !has(cap) && !admin {
@@ -120,6 +121,47 @@ fn problems(capabilities: u64, features: Option<Features>, lockdown: &str) -> Ve
         });
     }
     found
+}
+
+/// How to give tcpscope every capability it uses.
+const GRANT: &str = "run tcpscope as root (sudo tcpscope), or grant it the capabilities: \
+    sudo setcap cap_bpf,cap_perfmon,cap_syslog,cap_sys_admin,cap_sys_ptrace,cap_dac_read_search+ep \
+    \"$(command -v tcpscope)\"";
+
+/// What the socket survey cannot do without each capability it uses; the
+/// probes run without them. One line per missing capability.
+pub fn survey_limits() -> Vec<String> {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    survey_limits_of(effective_capabilities(&status))
+}
+
+fn survey_limits_of(capabilities: u64) -> Vec<String> {
+    let has = |cap: u32| capabilities >> cap & 1 == 1;
+    [
+        (
+            CAP_SYS_ADMIN,
+            "CAP_SYS_ADMIN",
+            "the survey cannot enter other network namespaces: their flows open before \
+             start, tcp_info, listeners and counters are missing (tcpscope's own namespace \
+             is still read)",
+        ),
+        (
+            CAP_SYS_PTRACE,
+            "CAP_SYS_PTRACE",
+            "the sockets of other users' processes cannot be read from /proc/<pid>/fd: \
+             accepted flows and flows open before start show no owner",
+        ),
+        (
+            CAP_DAC_READ_SEARCH,
+            "CAP_DAC_READ_SEARCH",
+            "other users' /proc/<pid>/fd cannot be listed: accepted flows and flows open \
+             before start show no owner",
+        ),
+    ]
+    .into_iter()
+    .filter(|&(cap, _, _)| !has(cap))
+    .map(|(_, name, loses)| format!("without {name}, {loses}"))
+    .collect()
 }
 
 /// The effective capability set from /proc/self/status.
@@ -192,6 +234,18 @@ mod tests {
         };
         assert_eq!(Features::of(&btf), Features { ring_buffer: true });
         assert!(!enum_has(&btf, "bpf_map_type", "BPF_MAP_TYPE_NO_SUCH_MAP"));
+    }
+
+    #[test]
+    fn each_capability_the_survey_lacks_says_what_is_lost() {
+        assert_eq!(survey_limits_of(ALL), Vec::<String>::new());
+        let probes_only = (1 << CAP_BPF) | (1 << CAP_PERFMON) | (1 << CAP_SYSLOG);
+        let limits = survey_limits_of(probes_only);
+        assert_eq!(limits.len(), 3, "{limits:?}");
+        assert!(limits[0].starts_with("without CAP_SYS_ADMIN, the survey cannot enter"));
+        assert!(limits[1].contains("CAP_SYS_PTRACE") && limits[1].contains("no owner"));
+        assert!(limits[2].contains("CAP_DAC_READ_SEARCH"));
+        assert!(GRANT.contains("cap_sys_admin,cap_sys_ptrace,cap_dac_read_search"));
     }
 
     #[test]

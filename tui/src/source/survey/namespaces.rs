@@ -23,8 +23,13 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// Runs `work` on a short-lived thread that has entered the namespace.
+    /// Runs `work` on a short-lived thread that has entered the namespace;
+    /// in tcpscope's own namespace, where it is already, on this thread
+    /// (entering any namespace, even one's own, takes CAP_SYS_ADMIN).
     pub fn enter_and<T: Send>(&self, work: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        if own().is_some_and(|own| own.inode == self.inode) {
+            return work();
+        }
         let file = fs::File::open(&self.path)?;
         std::thread::scope(|scope| {
             scope
