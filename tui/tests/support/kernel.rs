@@ -24,6 +24,16 @@ pub fn has_member(outer: &'static str, member: &str) -> bool {
     kernel_btf().is_some_and(|btf| byte_offset(&btf, outer, member).is_ok())
 }
 
+/// Whether `skb:kfree_skb` names the socket a received segment was
+/// dropped at (its `rx_sk` argument). Without it, a segment dropped after
+/// the socket lookup carries neither socket nor device: its namespace is
+/// unknown.
+pub fn drops_name_their_socket() -> bool {
+    kernel_btf()
+        .and_then(|btf| tracepoint_arguments(&btf, "kfree_skb"))
+        .is_some_and(|n| n >= 4)
+}
+
 /// Whether `tcp:tcp_send_reset` fires for a RST sent in reply to a segment
 /// that matched no socket. Kernels whose tracepoint carries a reset reason
 /// (its third argument) do; older ones traced only resets of a socket.
