@@ -263,8 +263,16 @@ if ldd "$bin" 2>&1 | grep -Eq 'statically linked|not a dynamic executable'; then
 else
   log "WARNING: $bin is dynamically linked (the guests share this machine's libraries, so it still runs): $linkage"
 fi
-case $bin/ in /tmp/*) die "the guest's /tmp is its own: put TCPSCOPE_BIN outside /tmp" ;; esac
-case $results/ in /tmp/*) die "the guest's /tmp is its own: CARGO_TARGET_DIR must be outside /tmp" ;; esac
+# The guest's /tmp is its own: a checkout or target directory under /tmp
+# (a CI clone, say) is handed to it explicitly. The binary under test is
+# copied into the target directory below.
+shared=()
+for dir in "$repo" "$target_dir"; do
+  case $dir/ in
+    "$repo"/?*) [ "$dir" = "$repo" ] || continue ;;
+  esac
+  case $dir/ in /tmp/*) shared+=("--rwdir=$dir") ;; esac
+done
 
 log "building the root test binaries (cargo test --release --no-run)"
 artifacts=$(mktemp)
@@ -352,7 +360,7 @@ run_kernel() {
     # does not pass the command's exit code on (it falls back to the console
     # for the script): the guest writes its results and `done` into $out.
     PATH=$cache/venv/bin:$PATH guarded "$vng" --run "/boot/vmlinuz-$release" \
-      --disable-kvm --cpus 2 --memory "$memory" --rw --verbose \
+      --disable-kvm --cpus 2 --memory "$memory" --rw "${shared[@]}" --verbose \
       --exec "bash $repo/scripts/vm-guest.sh $out $bin $plan $binary_timeout $retry" \
       </dev/null >"$out/console.log" 2>&1 || rc=$?
   fi
