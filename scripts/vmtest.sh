@@ -143,10 +143,19 @@ case $retry in 0 | 1) ;; *) die "VMTEST_RETRY must be 0 or 1" ;; esac
 wants_vm=0
 for kernel in "$@"; do [ "$kernel" = host ] || wants_vm=1; done
 
+# One run at a time on a machine: two TCG guests on two cores time out each
+# other's tests, and the runs share target/vmtest.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+  log "another vmtest run holds $cache/.lock: waiting for it"
+  flock 9
+fi
+
 # ---- 1. tools -----------------------------------------------------------------
 vng=$cache/venv/bin/vng
 if [ "$wants_vm" -eq 1 ]; then
-  as_root mkdir -p "$cache/debs"
+  mkdir -p "$cache/debs"
   apt_install qemu-system-x86 kmod busybox-static
   if ! "$vng" --version 2>/dev/null | grep -qx "virtme-ng $VNG_VERSION"; then
     if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
