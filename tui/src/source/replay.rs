@@ -159,23 +159,15 @@ impl Replay {
                 }
                 None => read_line(&mut self.reader, &mut line),
             };
-            let read = match read {
-                Ok(read) => read,
-                Err(error) => {
-                    send(&sink, &mut batch).await;
-                    send_survey(&sink, &mut batch, surveys.finish()).await;
-                    let path = self.path.display();
-                    return Err(anyhow!("{path} line {}: {error}", number + 1));
-                }
-            };
-            if read == 0 {
+            if matches!(read, Ok(0)) {
                 break;
             }
             number += 1;
-            let record = match std::str::from_utf8(&line) {
-                Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => parse_line(text),
-                Err(_) => Err("not UTF-8 text".to_string()),
+            let record = match read.map(|_| std::str::from_utf8(&line)) {
+                Ok(Ok(text)) if text.trim().is_empty() => continue,
+                Ok(Ok(text)) => parse_line(text),
+                Ok(Err(_)) => Err("not UTF-8 text".to_string()),
+                Err(error) => Err(error.to_string()),
             };
             let record = match record {
                 Ok(record) => record,
