@@ -105,28 +105,9 @@ guarded() {
   return "$rc"
 }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    log "need root to run: $*"; exit 1
-  fi
-}
-
-apt_updated=0
-apt_update_once() {
-  [ "$apt_updated" -eq 1 ] && return 0
-  as_root apt-get update -qq
-  apt_updated=1
-}
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  apt_update_once
-  log "installing ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+APT_NO_RECOMMENDS=1
+# shellcheck source=scripts/lib.sh
+. "$repo/scripts/lib.sh"
 
 # ---- arguments ---------------------------------------------------------------
 [ $# -gt 0 ] || set -- 6.1 6.12 host
