@@ -264,11 +264,12 @@ impl Printer<'_> {
         if !self.filter.matches(&subject) {
             return Ok(());
         }
-        let forecast = match (&event.kind, flow) {
-            (EventKind::Retransmit(_), Some(flow)) => forecast(flow, event.ts),
-            _ => None,
-        };
-        let line = json::event_line(event, applied.owner.as_ref(), forecast.as_ref());
+        let retransmitted =
+            matches!(event.kind, EventKind::Retransmit(_)) || applied.kept_on_host.is_some();
+        let forecast = flow
+            .filter(|_| retransmitted)
+            .and_then(|flow| forecast(flow, event.ts));
+        let line = json::event_line(event, applied, forecast.as_ref());
         writeln!(out, "{line}")?;
         if let Some(line) = ended.and_then(json::flow_end_line) {
             writeln!(out, "{line}")?;

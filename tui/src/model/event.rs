@@ -171,6 +171,11 @@ pub struct Retransmit {
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
+    /// Whether the segment carries a SYN.
+    pub fn has_syn(self) -> bool {
+        self.0 & 0x02 != 0
+    }
+
     /// Flag names, highest bit first, as tcpdump spells them.
     const NAMES: [(u8, &'static str); 8] = [
         (0x80, "CWR"),

@@ -1,10 +1,12 @@
 //! A flow: one TCP socket's life as the table has seen it, and how it ended.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use super::{
     errno::{ECONNREFUSED, ECONNRESET, EPIPE},
     event::{Event, Nanos, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState},
+    forecast,
+    giveup::{self, Limits, Phase},
     socket::{SocketEntry, SocketSample, Tuple},
     stall::Progress,
 };
@@ -21,6 +23,9 @@ pub struct RetransmitRecord {
     /// `icsk_retransmits` after this one: the retransmission's number.
     pub retransmits: u8,
     pub cause: RetransmitCause,
+    /// False when this host dropped it before it left (local congestion):
+    /// the kernel counted it all the same and retries in 500 ms.
+    pub sent: bool,
 }
 
 /// Why a flow ended.
@@ -225,13 +230,110 @@ impl Flow {
         }
     }
 
+    /// Takes this flow's own SYN, dropped on its way out at `at` for
+    /// `reason`, for what the kernel made of it: when local congestion
+    /// kept a retransmission in (not the connect's first SYN), the kernel
+    /// still counted it, kept its RTO and retries in 500 ms; recorded as a
+    /// retransmission not sent. Returns whether it was one.
+    pub fn record_syn_kept_on_host(&mut self, at: Nanos, reason: &str) -> bool {
+        if self.state != TcpState::SynSent || !is_local_congestion(reason) {
+            return false;
+        }
+        let previous = self
+            .retransmits
+            .iter()
+            .rev()
+            .find(|record| record.cause == RetransmitCause::Timer);
+        let record = match previous {
+            // The connect's own SYN leaves at once; its first retransmission
+            // comes a whole initial RTO (1 s) later.
+            None if self.seen_from_start && at.saturating_sub(self.first_seen) < FIRST_SYN_SPAN => {
+                return false;
+            }
+            None => RetransmitRecord {
+                at,
+                rto_ms: INITIAL_SYN_RTO_MS,
+                backoff: 0,
+                retransmits: 1,
+                cause: RetransmitCause::Timer,
+                sent: false,
+            },
+            Some(previous) => RetransmitRecord {
+                at,
+                rto_ms: match previous.sent {
+                    // The RTO the kernel backed off to after it: its
+                    // successor's expired timer, as a sent one reports.
+                    true => next_syn_rto(previous, self.limits.as_ref()),
+                    false => previous.rto_ms,
+                },
+                backoff: previous.backoff,
+                retransmits: previous.retransmits.saturating_add(1),
+                cause: RetransmitCause::Timer,
+                sent: false,
+            },
+        };
+        self.record_retransmit(record);
+        true
+    }
+
+    /// Adds a retransmission to the timeline. The probe's report of one
+    /// the host has just kept (newer kernels trace a retransmission whatever
+    /// became of it) fills in the kept one's RTO instead.
     pub fn record_retransmit(&mut self, record: RetransmitRecord) {
+        if let Some(kept) = self.retransmits.last_mut()
+            && !kept.sent
+            && record.sent
+            && kept.retransmits == record.retransmits
+            && record.at.saturating_sub(kept.at) < SAME_RETRANSMISSION
+        {
+            kept.rto_ms = record.rto_ms;
+            kept.backoff = record.backoff;
+            return;
+        }
         if self.retransmits.len() == RETRANSMITS_KEPT {
             self.retransmits.remove(0);
         }
         self.retransmits.push(record);
         self.retransmit_count = self.retransmit_count.saturating_add(1);
     }
+}
+
+/// How far apart the drop of a kept retransmission and the probe's report
+/// of it may be.
+const SAME_RETRANSMISSION: Nanos = 50_000_000;
+/// How long after a connect its first SYN may still be in flight.
+const FIRST_SYN_SPAN: Nanos = 500_000_000;
+/// TCP_TIMEOUT_INIT in ms: the RTO of a SYN.
+const INITIAL_SYN_RTO_MS: u32 = 1000;
+
+/// Drop reasons for which the device layer answers the sender with
+/// NET_XMIT_DROP (a full qdisc, a tc drop, a full CPU backlog behind a
+/// veth): TCP takes that as local congestion. A firewall's drop is an
+/// error instead (EPERM), after which the kernel backs off as usual.
+pub const LOCAL_CONGESTION: [&str; 6] = [
+    "QDISC_DROP",
+    "QDISC_OVERLIMIT",
+    "QDISC_CONGESTED",
+    "TC_EGRESS",
+    "TC_DROP",
+    "CPU_BACKLOG",
+];
+
+/// Whether a drop of an outgoing segment with `reason` is local congestion.
+pub fn is_local_congestion(reason: &str) -> bool {
+    LOCAL_CONGESTION.contains(&reason)
+}
+
+/// The RTO of the SYN retransmission after `previous`, which went out, as
+/// the give-up model backs it off.
+fn next_syn_rto(previous: &RetransmitRecord, limits: Option<&SocketLimits>) -> u32 {
+    let limits = match limits {
+        Some(limits) => forecast::model_limits(Phase::SynSent, limits, previous),
+        None => Limits::new(Phase::SynSent),
+    };
+    let rto = Duration::from_millis(u64::from(previous.rto_ms));
+    let next = giveup::next_rto(&limits, u32::from(previous.retransmits), rto);
+    u32::try_from(next.as_millis()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -300,10 +402,78 @@ mod tests {
                 backoff: 0,
                 retransmits: 1,
                 cause: RetransmitCause::Timer,
+                sent: true,
             });
         }
         assert_eq!(flow.retransmit_count, 100);
         assert_eq!(flow.retransmits.len(), RETRANSMITS_KEPT);
         assert_eq!(flow.retransmits[0].at, 100 - RETRANSMITS_KEPT as u64);
+    }
+
+    const SECOND: Nanos = 1_000_000_000;
+
+    fn connecting() -> Flow {
+        let addr = "10.0.0.1:40000".parse().expect("address");
+        let mut flow = Flow::new(SockId(1), 0, addr, addr, SECOND);
+        flow.state = TcpState::SynSent;
+        flow.seen_from_start = true;
+        // tcp_syn_retries 3 without linear timeouts: the RTO doubles.
+        flow.limits = Some(SocketLimits {
+            syn_retries: 3,
+            hz: 250,
+            ..SocketLimits::default()
+        });
+        flow
+    }
+
+    fn sent(at: Nanos, rto_ms: u32, retransmits: u8) -> RetransmitRecord {
+        RetransmitRecord {
+            at,
+            rto_ms,
+            backoff: retransmits - 1,
+            retransmits,
+            cause: RetransmitCause::Timer,
+            sent: true,
+        }
+    }
+
+    #[test]
+    fn a_syn_kept_on_the_host_after_the_first_rto_counts_as_the_next_retransmission() {
+        let mut flow = connecting();
+        // The connect's own SYN, dropped at once: not a retransmission.
+        assert!(!flow.record_syn_kept_on_host(SECOND + 1_000, "QDISC_DROP"));
+        flow.record_retransmit(sent(2 * SECOND, 1000, 1));
+        // A firewall's drop is an error, after which the kernel backs off.
+        assert!(!flow.record_syn_kept_on_host(4 * SECOND, "NETFILTER_DROP"));
+        assert!(flow.record_syn_kept_on_host(4 * SECOND, "QDISC_DROP"));
+        let kept = flow.retransmits.last().expect("a record").clone();
+        assert_eq!((kept.retransmits, kept.rto_ms, kept.sent), (2, 2000, false));
+        // The next kept one keeps the RTO: the kernel did not back off.
+        assert!(flow.record_syn_kept_on_host(4 * SECOND + SECOND / 2, "CPU_BACKLOG"));
+        let again = flow.retransmits.last().expect("a record").clone();
+        assert_eq!((again.retransmits, again.rto_ms), (3, 2000));
+        assert_eq!(flow.retransmit_count, 3);
+    }
+
+    #[test]
+    fn the_probes_report_of_a_kept_retransmission_is_not_a_second_one() {
+        let mut flow = connecting();
+        flow.record_retransmit(sent(2 * SECOND, 1000, 1));
+        assert!(flow.record_syn_kept_on_host(4 * SECOND, "QDISC_DROP"));
+        flow.record_retransmit(sent(4 * SECOND + 1_000, 2000, 2));
+        assert_eq!(flow.retransmit_count, 2);
+        let kept = flow.retransmits.last().expect("a record");
+        assert!(!kept.sent, "still the kept one: {kept:?}");
+        // The one after it went out.
+        flow.record_retransmit(sent(5 * SECOND, 2000, 3));
+        assert_eq!(flow.retransmit_count, 3);
+    }
+
+    #[test]
+    fn only_a_connect_counts_kept_syns() {
+        let mut flow = connecting();
+        flow.state = TcpState::Established;
+        assert!(!flow.record_syn_kept_on_host(4 * SECOND, "QDISC_DROP"));
+        assert_eq!(flow.retransmit_count, 0);
     }
 }

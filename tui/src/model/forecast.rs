@@ -69,12 +69,21 @@ fn project(flow: &Flow) -> Option<Forecast> {
     let last = timer.last()?;
     let model_limits = model_limits(phase, &limits, timer[0]);
     let anchor = episode_start(&model_limits, &limits, last, timer[0]);
-    let observed = Observed::from_ms(
-        u32::from(last.retransmits).max(1),
-        last.rto_ms,
-        ns_to_ms(last.at.saturating_sub(anchor)),
-    );
-    let schedule = giveup::project(&model_limits, &[observed]);
+    let observed: Vec<Observed> = timer
+        .iter()
+        .map(|record| {
+            let observed = Observed::from_ms(
+                u32::from(record.retransmits).max(1),
+                record.rto_ms,
+                ns_to_ms(record.at.saturating_sub(anchor)),
+            );
+            match record.sent {
+                true => observed,
+                false => observed.not_sent(),
+            }
+        })
+        .collect();
+    let schedule = giveup::project(&model_limits, &observed);
     let window = schedule.give_up_with_timer_slack(limits.hz);
     let at = |offset: Duration| anchor.saturating_add(offset.as_nanos() as Nanos);
     Some(Forecast {

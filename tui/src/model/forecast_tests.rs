@@ -36,6 +36,7 @@ fn flow(
             backoff,
             retransmits,
             cause,
+            sent: true,
         });
     }
     flow

@@ -40,6 +40,7 @@ pub fn latest_retransmit(
         backoff: details.backoff.saturating_sub(1),
         retransmits: details.retransmits,
         cause: RetransmitCause::Timer,
+        sent: true,
     };
     let model = forecast::model_limits(phase, &namespace, &guess);
     let schedule = giveup::schedule(&model);

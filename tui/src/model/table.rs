@@ -51,6 +51,9 @@ pub struct Applied {
     pub owner: Option<Task>,
     /// The event ended its flow: see [`ConnectionTable::last_ended`].
     pub ended: bool,
+    /// The drop was a SYN retransmission local congestion kept on this
+    /// host, which the kernel counted as this one.
+    pub kept_on_host: Option<u8>,
 }
 
 /// A live flow's namespace, local and remote end.
@@ -122,6 +125,7 @@ impl ConnectionTable {
                     backoff: retransmit.backoff,
                     retransmits: retransmit.retransmits,
                     cause: retransmit.cause,
+                    sent: true,
                 });
                 if retransmit.limits.is_some() {
                     flow.limits = retransmit.limits;
@@ -254,13 +258,22 @@ impl ConnectionTable {
         let Some(sock) = self.flow_of(event).map(|flow| flow.sock) else {
             return Applied::default();
         };
-        match self.live.get_mut(&sock) {
-            Some(flow) => {
-                flow.drops = flow.drops.saturating_add(1);
-                owner_of(flow)
-            }
-            None => Applied::default(),
+        let Some(flow) = self.live.get_mut(&sock) else {
+            return Applied::default();
+        };
+        flow.drops = flow.drops.saturating_add(1);
+        if let EventKind::Drop(drop) = &event.kind
+            && drop.outgoing
+            && drop.flags.has_syn()
+            && event.sock == Some(sock)
+            && flow.record_syn_kept_on_host(event.ts, &drop.reason)
+        {
+            return Applied {
+                kept_on_host: flow.retransmits.last().map(|record| record.retransmits),
+                ..owner_of(flow)
+            };
         }
+        owner_of(flow)
     }
 
     /// The live flow an event belongs to: by its socket, or, for an event
@@ -342,7 +355,11 @@ impl ConnectionTable {
             self.evicted_ended += 1;
         }
         self.ended.push_back(flow);
-        Applied { owner, ended: true }
+        Applied {
+            owner,
+            ended: true,
+            ..Applied::default()
+        }
     }
 
     /// The flow the latest event ended.
@@ -405,7 +422,7 @@ fn same_ends(flow: &Flow, event: &Event) -> bool {
 fn owner_of(flow: &Flow) -> Applied {
     Applied {
         owner: flow.owner.clone(),
-        ended: false,
+        ..Applied::default()
     }
 }
 

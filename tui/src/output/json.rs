@@ -14,11 +14,11 @@ use crate::{
         counters::Counters,
         destinations::{Summary, WINDOW},
         errno,
-        event::{Event, EventKind, Nanos, SocketLimits, Task, TcpState},
+        event::{Event, EventKind, Nanos, SocketLimits, TcpState},
         flow::Flow,
         forecast::Forecast,
         socket::TcpDetails,
-        table::TableCounts,
+        table::{Applied, TableCounts},
     },
     source::SourceInfo,
 };
@@ -140,13 +140,25 @@ enum Detail<'a> {
         /// This host was sending the segment (usually it was receiving).
         outgoing: bool,
         stack: &'a [String],
+        /// A SYN retransmission kept on this host by local congestion: the
+        /// kernel counted it as this one and retries in 500 ms.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kept_retransmit: Option<u8>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        give_up_earliest: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        give_up_latest: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        give_up_error: Option<&'static str>,
     },
     None {},
 }
 
-/// An event line; `owner` is the flow's owner as the table knows it, and
-/// `forecast` the flow's give-up forecast after a retransmission.
-pub fn event_line(event: &Event, owner: Option<&Task>, forecast: Option<&Forecast>) -> String {
+/// An event line; `applied` is what the table made of it (the flow's
+/// owner), and `forecast` the flow's give-up forecast after a
+/// retransmission, sent or kept on this host.
+pub fn event_line(event: &Event, applied: &Applied, forecast: Option<&Forecast>) -> String {
+    let owner = applied.owner.as_ref();
     let detail = match &event.kind {
         EventKind::State {
             old,
@@ -184,6 +196,10 @@ pub fn event_line(event: &Event, owner: Option<&Task>, forecast: Option<&Forecas
             flags: dropped.flags.to_string(),
             outgoing: dropped.outgoing,
             stack: dropped.stack.as_deref().unwrap_or(&[]),
+            kept_retransmit: applied.kept_on_host,
+            give_up_earliest: forecast.map(|forecast| rfc3339(forecast.give_up_earliest)),
+            give_up_latest: forecast.map(|forecast| rfc3339(forecast.give_up_latest)),
+            give_up_error: forecast.map(|forecast| forecast.error),
         },
         EventKind::ResetSent | EventKind::ResetReceived | EventKind::Destroyed => Detail::None {},
     };

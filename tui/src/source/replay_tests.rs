@@ -8,12 +8,17 @@ use super::*;
 use crate::{
     model::event::SocketLimits,
     model::event::Task as Owner,
+    model::table::Applied,
     output::json::{self, flow_end_line},
 };
 
 /// An event line as `tcpscope --json` prints it (no forecast).
 fn event_line(event: &Event, owner: Option<&Owner>) -> String {
-    json::event_line(event, owner, None)
+    let applied = Applied {
+        owner: owner.cloned(),
+        ..Applied::default()
+    };
+    json::event_line(event, &applied, None)
 }
 
 fn event(kind: EventKind) -> Event {

@@ -84,13 +84,19 @@ pub fn build(flow: &Flow, recent: &Recent, now: Nanos) -> Timeline {
     push(start, Mark::Start, began);
     let dropped = (flow.retransmit_count as usize).saturating_sub(flow.retransmits.len());
     for (index, record) in flow.retransmits.iter().enumerate() {
-        let text = format!(
-            "#{} retransmit  RTO {}  backoff {}  {}",
-            dropped + index + 1,
-            format::millis(record.rto_ms),
-            record.backoff,
-            record.cause.name()
-        );
+        let text = match record.sent {
+            true => format!(
+                "#{} retransmit  RTO {}  backoff {}  {}",
+                dropped + index + 1,
+                format::millis(record.rto_ms),
+                record.backoff,
+                record.cause.name()
+            ),
+            false => format!(
+                "#{} retransmit  not sent: dropped on this host (local congestion), counted; retry in 500ms",
+                dropped + index + 1,
+            ),
+        };
         push(record.at, Mark::Retransmit, text);
     }
     for mark in recent.resets(flow) {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{
     ETIMEDOUT, GiveUpRule, GiveUpWindow, Limits, Observed, Phase, Planned, REQUEST_DROPPED,
-    RTO_MAX_FLOOR, Schedule, TCP_RTO_MAX, TCP_RTO_MIN, USER_TIMEOUT_MAX,
+    RTO_MAX_FLOOR, Schedule, TCP_RESOURCE_PROBE_INTERVAL, TCP_RTO_MAX, TCP_RTO_MIN,
+    USER_TIMEOUT_MAX,
 };
 
 /// The shortest timer the model arms: an RTO of zero becomes this.
@@ -79,19 +80,84 @@ impl Model {
             rto: self.limits.initial_rto,
             at: Duration::ZERO,
         };
-        self.run(vec![first], first.n, first.rto, first.at)
+        let firing = self.next_firing(first.n, first.rto, first.at);
+        self.run(vec![first], firing)
     }
 
     /// From a retransmission the flow has made.
     pub(super) fn after(&self, last: &Observed) -> Schedule {
-        let rto = last.rto.clamp(self.floor, self.limits.rto_max);
-        self.run(Vec::new(), last.n.max(1), rto, last.at)
+        self.run(Vec::new(), self.firing_after(last))
     }
 
-    /// Fires the timer again and again after retransmission `n` (which
-    /// went out at `at` with `rto` expired) until the kernel gives up.
-    fn run(&self, mut listed: Vec<Planned>, n: u32, rto: Duration, at: Duration) -> Schedule {
-        let mut firing = self.next_firing(n, rto, at);
+    /// The give-up window from `last` on when every retransmission after it
+    /// fails on this host too: the timer comes back every probe interval,
+    /// each firing counting one more, until the count or the budget ends.
+    pub(super) fn after_congested(&self, last: &Observed) -> GiveUpWindow {
+        let first = self.firing_after(last);
+        // The RTO stays put, so the budget does too: count the firings
+        // until the count or the budget ends, without firing them one by one.
+        let budget = self.budget(&first);
+        let to_count = self.count_limit().map_or(u64::MAX, |limit| {
+            u64::from(limit.saturating_sub(first.retransmits))
+        });
+        let to_budget = budget.map_or(u64::MAX, |budget| {
+            let left = budget.ends.saturating_sub(first.at).as_nanos();
+            let step = TCP_RESOURCE_PROBE_INTERVAL.as_nanos();
+            u64::try_from(left.div_ceil(step)).unwrap_or(u64::MAX)
+        });
+        let firings = to_count.min(to_budget);
+        let steps = u32::try_from(firings).unwrap_or(u32::MAX);
+        let at = first
+            .at
+            .saturating_add(TCP_RESOURCE_PROBE_INTERVAL.saturating_mul(steps));
+        let rule = match (to_count <= to_budget, budget) {
+            (false, Some(budget)) => budget.rule,
+            _ => GiveUpRule::RetryCount,
+        };
+        let earliest = match (rule, budget) {
+            (GiveUpRule::RetryCount, _) | (_, None) => at,
+            (_, Some(budget)) => budget.ends.min(at),
+        };
+        GiveUpWindow {
+            earliest,
+            latest: at,
+            expected: at,
+            rule,
+            rto_in_force: match firings {
+                0 => first.ran,
+                _ => TCP_RESOURCE_PROBE_INTERVAL,
+            },
+        }
+    }
+
+    /// The timer armed after `last`: backed off when it went out, the probe
+    /// interval when local congestion kept it.
+    fn firing_after(&self, last: &Observed) -> Firing {
+        let rto = last.rto.clamp(self.floor, self.limits.rto_max);
+        let n = last.n.max(1);
+        match last.sent {
+            true => self.next_firing(n, rto, last.at),
+            false => self.not_sent(n, rto, last.at),
+        }
+    }
+
+    /// tcp_retransmit_timer() when retransmission `n` at `at` could not
+    /// leave the host: icsk_rto stays, the timer waits the probe interval
+    /// (not clamped to TCP_USER_TIMEOUT).
+    fn not_sent(&self, n: u32, rto: Duration, at: Duration) -> Firing {
+        Firing {
+            retransmits: n,
+            rto,
+            ran: TCP_RESOURCE_PROBE_INTERVAL,
+            at: at.saturating_add(TCP_RESOURCE_PROBE_INTERVAL),
+        }
+    }
+
+    /// Fires the timer again and again, from `firing` on, until the kernel
+    /// gives up.
+    fn run(&self, mut listed: Vec<Planned>, first: Firing) -> Schedule {
+        let mut firing = first;
+        let at = first.at.saturating_sub(first.ran);
         let mut budget = self.budget(&firing);
         let mut budget_since = at;
         loop {
@@ -115,17 +181,25 @@ impl Model {
         }
     }
 
-    /// tcp_write_timeout(), or the listener's count for a SYN-ACK.
-    fn gives_up(&self, firing: &Firing, budget: Option<Budget>) -> Option<GiveUpRule> {
+    /// The most retransmissions a handshake makes; None for the phases
+    /// that only have a time budget.
+    fn count_limit(&self) -> Option<u32> {
         let limits = &self.limits;
-        let count_limit = match limits.phase {
+        match limits.phase {
             Phase::SynSent => {
                 Some(u32::from(limits.retries) + u32::from(limits.syn_linear_timeouts))
             }
             Phase::SynRecv => Some(u32::from(limits.retries)),
             Phase::Established | Phase::Orphan => None,
-        };
-        if count_limit.is_some_and(|limit| firing.retransmits >= limit) {
+        }
+    }
+
+    /// tcp_write_timeout(), or the listener's count for a SYN-ACK.
+    fn gives_up(&self, firing: &Firing, budget: Option<Budget>) -> Option<GiveUpRule> {
+        if self
+            .count_limit()
+            .is_some_and(|limit| firing.retransmits >= limit)
+        {
             return Some(GiveUpRule::RetryCount);
         }
         budget
@@ -193,7 +267,7 @@ impl Model {
 
     /// Doubling up to the rto max; SYN_SENT keeps its RTO for the first
     /// tcp_syn_linear_timeouts retransmissions.
-    fn backoff(&self, n: u32, rto: Duration) -> Duration {
+    pub(super) fn backoff(&self, n: u32, rto: Duration) -> Duration {
         let limits = &self.limits;
         if limits.phase == Phase::SynSent && n <= u32::from(limits.syn_linear_timeouts) {
             rto

@@ -10,6 +10,12 @@
 //! after `latest` (the timer running then has fired, if on time). With these
 //! exact RTOs the model expects the give-up at `expected`.
 //!
+//! A retransmission this host could not send (its qdisc, tc or CPU backlog
+//! dropped it: local congestion) still counts, and the timer comes back
+//! after [`TCP_RESOURCE_PROBE_INTERVAL`] without backing off. Once a flow has
+//! had one, the window also holds the course where every later one fails
+//! too.
+//!
 //! Left out: RTO changes from ACKs or ICMP (tcp_ld_RTO_revert), thin-stream
 //! linear timeouts, zero-window probes, keepalives, tcp_out_of_resources,
 //! TCP Fast Open, a listener's queue pressure and defer-accept, jiffy
@@ -45,6 +51,9 @@ pub const TCP_SYN_RETRIES: u8 = 6;
 pub const TCP_SYNACK_RETRIES: u8 = 5;
 /// Default net.ipv4.tcp_syn_linear_timeouts.
 pub const TCP_SYN_LINEAR_TIMEOUTS: u8 = 4;
+/// TCP_RESOURCE_PROBE_INTERVAL (HZ/2): the timer after a retransmission
+/// that local congestion kept from leaving the host.
+pub const TCP_RESOURCE_PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// The error a socket gets when the kernel gives up on it.
 pub const ETIMEDOUT: &str = "ETIMEDOUT";
 /// What a listener's half-open connection gets: nothing, it is dropped.
@@ -168,15 +177,29 @@ pub struct Observed {
     pub rto: Duration,
     /// When it went out, since the first retransmission.
     pub at: Duration,
+    /// False when local congestion kept it on this host: the kernel counted
+    /// it, kept its RTO and re-armed the timer for
+    /// [`TCP_RESOURCE_PROBE_INTERVAL`].
+    pub sent: bool,
 }
 
 impl Observed {
-    /// From the probes' millisecond values.
+    /// From the probes' millisecond values, for a retransmission that went
+    /// out.
     pub fn from_ms(n: u32, rto_ms: u32, at_ms: u32) -> Self {
         Self {
             n,
             rto: Duration::from_millis(u64::from(rto_ms)),
             at: Duration::from_millis(u64::from(at_ms)),
+            sent: true,
+        }
+    }
+
+    /// The same retransmission, kept on this host by local congestion.
+    pub fn not_sent(self) -> Self {
+        Self {
+            sent: false,
+            ..self
         }
     }
 }
@@ -255,6 +278,13 @@ impl Schedule {
     }
 }
 
+/// The RTO the kernel arms after retransmission `n` went out with `rto`
+/// expired: doubled up to the rto max, kept within SYN_SENT's linear
+/// timeouts.
+pub fn next_rto(limits: &Limits, n: u32, rto: Duration) -> Duration {
+    kernel::Model::new(limits).backoff(n, rto)
+}
+
 /// Every retransmission from the first one on, and the give-up window.
 pub fn schedule(limits: &Limits) -> Schedule {
     kernel::Model::new(limits).schedule()
@@ -263,11 +293,38 @@ pub fn schedule(limits: &Limits) -> Schedule {
 /// What comes next for a live flow that has retransmitted `done` (any
 /// order; the highest `n` counts): the retransmissions after it and the
 /// window, still relative to the first retransmission. With nothing done
-/// yet this is [`schedule`].
+/// yet this is [`schedule`]. When one of `done` was not sent, local
+/// congestion may go on: the window then also holds the give-up of a
+/// course where every later retransmission fails as well.
 pub fn project(limits: &Limits, done: &[Observed]) -> Schedule {
     let model = kernel::Model::new(limits);
-    match done.iter().max_by_key(|observed| (observed.n, observed.at)) {
-        Some(last) => model.after(last),
-        None => model.schedule(),
+    let Some(last) = done.iter().max_by_key(|observed| (observed.n, observed.at)) else {
+        return model.schedule();
+    };
+    let schedule = model.after(last);
+    if done.iter().all(|observed| observed.sent) {
+        return schedule;
+    }
+    let congested = model.after_congested(last);
+    widened(schedule, &congested)
+}
+
+/// `schedule`'s window stretched to hold `congested`'s give-up, and later
+/// by a probe interval for each retransmission that may yet fail (each one
+/// delays the ones after it by that much).
+fn widened(schedule: Schedule, congested: &GiveUpWindow) -> Schedule {
+    let may_fail = u32::try_from(schedule.retransmissions.len()).unwrap_or(u32::MAX);
+    let give_up = schedule.give_up;
+    let latest = give_up
+        .latest
+        .saturating_add(TCP_RESOURCE_PROBE_INTERVAL.saturating_mul(may_fail))
+        .max(congested.latest);
+    Schedule {
+        give_up: GiveUpWindow {
+            earliest: give_up.earliest.min(congested.earliest),
+            latest,
+            ..give_up
+        },
+        ..schedule
     }
 }

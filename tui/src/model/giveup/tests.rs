@@ -457,3 +457,64 @@ fn a_count_rule_widens_by_every_timer_since_the_first_retransmission() {
     assert_eq!(widened.earliest, secs(6));
     assert_eq!(widened.latest, ms(6_304));
 }
+
+#[test]
+fn a_syn_kept_on_the_host_counts_and_comes_back_in_500ms() {
+    // tcp_syn_retries 3 without linear timeouts: retransmissions at +0, +2 s
+    // and +6 s, give-up at +14 s. The second one (at +2 s, a 2 s RTO
+    // expired) does not leave the host: the timer comes back at +2.5 s
+    // with 2 counted and the RTO still 2 s.
+    let limits = syn_sent(3, 0);
+    let done = [
+        Observed::from_ms(1, 1_000, 0),
+        Observed::from_ms(2, 2_000, 2_000).not_sent(),
+    ];
+    let projected = project(&limits, &done);
+    // The 3rd at +2.5 s; sent, its RTO doubles to 4 s, and the firing at
+    // +6.5 s finds 3 counted.
+    assert_eq!(at_ms(&projected), [2_500]);
+    assert_eq!(projected.give_up.expected, ms(6_500));
+    // Should the congestion go on, the 3rd fails too and the firing at
+    // +3 s gives up: the window holds both, and a probe interval more for
+    // the one retransmission that may yet fail.
+    assert_eq!(window_ms(&projected.give_up), (3_000, 7_000, 6_500));
+    assert_eq!(projected.retransmits_at_give_up, 3);
+}
+
+#[test]
+fn once_the_count_is_spent_by_kept_syns_the_next_firing_gives_up() {
+    let limits = syn_sent(3, 0);
+    let done = [
+        Observed::from_ms(1, 1_000, 0),
+        Observed::from_ms(2, 2_000, 2_000).not_sent(),
+        Observed::from_ms(3, 2_000, 2_500).not_sent(),
+    ];
+    let projected = project(&limits, &done);
+    assert!(projected.retransmissions.is_empty(), "{projected:?}");
+    assert_eq!(window_ms(&projected.give_up), (3_000, 3_000, 3_000));
+}
+
+#[test]
+fn sent_retransmissions_alone_leave_the_window_as_it_was() {
+    let limits = syn_sent(3, 0);
+    let done = [Observed::from_ms(2, 2_000, 2_000)];
+    let projected = project(&limits, &done);
+    assert_eq!(window_ms(&projected.give_up), (14_000, 14_000, 14_000));
+}
+
+#[test]
+fn local_congestion_of_an_established_flow_keeps_its_time_budget() {
+    // tcp_retries2 3 and a 200 ms RTO: a 3 s budget. Every retransmission
+    // failing from +0.6 s on fires every 500 ms, and the first firing at or
+    // past +3 s gives up; the window opens with the budget.
+    let limits = established(3, ms(200));
+    let done = [
+        Observed::from_ms(1, 200, 0),
+        Observed::from_ms(2, 400, 600).not_sent(),
+    ];
+    let projected = project(&limits, &done);
+    let normal = project(&limits, &[Observed::from_ms(2, 400, 600)]);
+    assert_eq!(projected.give_up.earliest, secs(3));
+    assert!(projected.give_up.latest >= normal.give_up.latest);
+    assert_eq!(projected.give_up.rule, GiveUpRule::RetryBudget);
+}
