@@ -8,6 +8,8 @@
 pub mod app;
 pub mod cli;
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headless;
 pub mod model;
 pub mod output;

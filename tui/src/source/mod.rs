@@ -6,7 +6,7 @@ pub mod counters;
 pub mod events;
 pub mod live;
 pub mod replay;
-mod replay_survey;
+pub(crate) mod replay_survey;
 pub mod survey;
 
 use crate::model::{event::Event, socket::Survey};

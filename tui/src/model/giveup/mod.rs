@@ -26,6 +26,8 @@ mod kernel;
 pub mod units;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use std::time::Duration;

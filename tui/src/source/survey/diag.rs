@@ -124,43 +124,61 @@ impl DiagSocket {
         let mut buffer = vec![0u8; RECEIVE_BUFFER];
         loop {
             let size = self.socket.recv(&mut &mut buffer[..], 0)?;
-            let mut offset = 0;
-            let mut single = false;
-            while offset < size.min(buffer.len()) {
-                let message = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[offset..size])
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-                let length = message.header.length as usize;
-                let ours = message.header.sequence_number == self.sequence;
-                match message.payload {
-                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response))
-                        if ours =>
-                    {
-                        single = message.header.flags & netlink_packet_core::NLM_F_MULTIPART == 0;
-                        let raw = buffer.get(offset..offset + length).unwrap_or_default();
-                        found.push(Found {
-                            response: *response,
-                            receive_window: receive_window(raw),
-                        });
-                    }
-                    NetlinkPayload::Done(_) if ours => return Ok(()),
-                    NetlinkPayload::Error(error) if ours => {
-                        return match error.code {
-                            None => Ok(()),
-                            Some(_) => Err(error.to_io()),
-                        };
-                    }
-                    _ => {}
-                }
-                if length == 0 {
-                    break;
-                }
-                offset += length;
-            }
-            if single {
+            let datagram = buffer.get(..size).unwrap_or(&buffer);
+            if read_datagram(datagram, self.sequence, found)? == Answer::Done {
                 return Ok(());
             }
         }
     }
+}
+
+/// Whether the answers to a request are complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Done,
+    More,
+}
+
+/// Reads one received datagram of netlink messages into `found`: the
+/// answers to request `sequence` (others are skipped). Done after a dump's
+/// DONE, an error, or a single answer to a lookup.
+pub fn read_datagram(datagram: &[u8], sequence: u32, found: &mut Vec<Found>) -> io::Result<Answer> {
+    let mut offset = 0;
+    let mut single = false;
+    while offset < datagram.len() {
+        let message = NetlinkMessage::<SockDiagMessage>::deserialize(&datagram[offset..])
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+        let length = message.header.length as usize;
+        let ours = message.header.sequence_number == sequence;
+        match message.payload {
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) if ours => {
+                single = message.header.flags & netlink_packet_core::NLM_F_MULTIPART == 0;
+                let raw = datagram
+                    .get(offset..offset.saturating_add(length))
+                    .unwrap_or_default();
+                found.push(Found {
+                    response: *response,
+                    receive_window: receive_window(raw),
+                });
+            }
+            NetlinkPayload::Done(_) if ours => return Ok(Answer::Done),
+            NetlinkPayload::Error(error) if ours => {
+                return match error.code {
+                    None => Ok(Answer::Done),
+                    Some(_) => Err(error.to_io()),
+                };
+            }
+            _ => {}
+        }
+        if length == 0 {
+            break;
+        }
+        offset = offset.saturating_add(length);
+    }
+    Ok(match single {
+        true => Answer::Done,
+        false => Answer::More,
+    })
 }
 
 /// `tcpi_rcv_wnd` from the raw `INET_DIAG_INFO` attribute of one answer.

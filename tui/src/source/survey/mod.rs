@@ -4,10 +4,10 @@
 //! probes cannot see (accepted connections), and the live details of the
 //! flow on screen.
 
-mod cgroup;
-mod diag;
+pub(crate) mod cgroup;
+pub(crate) mod diag;
 pub mod namespaces;
-mod owners;
+pub(crate) mod owners;
 mod sysctl;
 
 use std::{

@@ -95,7 +95,7 @@ fn scan() -> HashMap<u64, Owner> {
 }
 
 /// The inode of an fd link's target `socket:[12345]`.
-fn socket_inode(target: &str) -> Option<u64> {
+pub(crate) fn socket_inode(target: &str) -> Option<u64> {
     target
         .strip_prefix("socket:[")?
         .strip_suffix(']')?
