@@ -3,7 +3,7 @@
 # Debian/Ubuntu machine that has rustup: a pinned nightly with rust-src
 # (the eBPF probes build core for bpfel-unknown-none), LLVM 22 and a bpf-linker
 # built against it, and the tools the root integration tests drive (iproute2,
-# iptables, tmux), and the musl target for the static binary. Each step
+# iptables, tmux, bpftool), and the musl target for the static binary. Each step
 # checks first and does nothing when already done.
 set -euo pipefail
 
@@ -19,7 +19,7 @@ command -v rustup >/dev/null || { log "rustup is required: https://rustup.rs"; e
 export PATH="$HOME/.cargo/bin:$PATH"
 
 apt_install "llvm-${LLVM_MAJOR}-dev" libzstd-dev zlib1g-dev \
-  iproute2 iptables tmux procps
+  iproute2 iptables tmux procps bpftool
 
 # The probes build with this exact nightly: its LLVM major must match
 # bpf-linker's (build.rs reads the same file).

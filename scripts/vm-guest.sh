@@ -23,6 +23,8 @@ out=$1 bin=$2 plan=$3 binary_timeout=$4 retry=${5:-0}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export TCPSCOPE_BIN=$bin
 export RUST_BACKTRACE=0
+# Without KVM a guest makes connections ten times slower: a smaller storm.
+export TCPSCOPE_STORM_CONNECTIONS=${TCPSCOPE_STORM_CONNECTIONS:-4000}
 export TERM=${TERM:-xterm}
 export HOME=${HOME:-/root}
 

@@ -134,6 +134,11 @@ impl Tcpscope {
         scope
     }
 
+    /// Every line printed so far.
+    pub fn lines(&self) -> Vec<Value> {
+        lock(&self.shared).lines.clone()
+    }
+
     /// Waits until a line matching `pred` has been printed and returns the
     /// first such line; `None` after `timeout` or once tcpscope closed stdout.
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
