@@ -30,6 +30,7 @@ const ATTRIBUTES_AT: usize = 16 + 72;
 pub const RCV_WND_AT: usize = 232;
 
 /// A socket as sock_diag describes it, before owners are resolved.
+#[derive(Clone)]
 pub struct Found {
     pub response: InetResponse,
     /// `tcpi_rcv_wnd`, when the kernel sends it.
@@ -59,19 +60,20 @@ impl DiagSocket {
         namespace.enter_and(|| Ok((Self::open()?, sysctl::read_limits())))
     }
 
-    /// Every TCP socket of the namespace but TIME_WAIT and request sockets.
-    pub fn dump(&mut self) -> io::Result<Vec<Found>> {
+    /// Every TCP socket of the namespace but TIME_WAIT and request
+    /// sockets, each handed to `each` as it arrives (a dump of many sockets
+    /// is never held whole).
+    pub fn dump(&mut self, mut each: impl FnMut(&Found)) -> io::Result<()> {
         // Request sockets come back as SYN_RECV: half-open connections.
         let states = StateFlags::all() - StateFlags::TIME_WAIT;
-        let mut found = Vec::new();
         for (family, id) in [
             (AF_INET, SocketId::new_v4()),
             (AF_INET6, SocketId::new_v6()),
         ] {
             self.send(NLM_F_REQUEST | NLM_F_DUMP, family, states.clone(), id)?;
-            self.receive(&mut found)?;
+            self.receive(&mut each)?;
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The socket with this local and remote address, if it still exists.
@@ -87,9 +89,9 @@ impl DiagSocket {
             cookie: [0xff; 8],
         };
         self.send(NLM_F_REQUEST, family, StateFlags::all(), id)?;
-        let mut found = Vec::new();
-        match self.receive(&mut found) {
-            Ok(()) => Ok(found.pop()),
+        let mut found = None;
+        match self.receive(&mut |answer: &Found| found = Some(answer.clone())) {
+            Ok(()) => Ok(found),
             Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(error) => Err(error),
         }
@@ -118,14 +120,17 @@ impl DiagSocket {
         Ok(())
     }
 
-    /// Reads answers to the last request into `found` until it is done: a
-    /// dump's DONE, or a single answer (or error) to a lookup.
-    fn receive(&mut self, found: &mut Vec<Found>) -> io::Result<()> {
+    /// Hands the answers to the last request to `each` until it is done:
+    /// a dump's DONE, or a single answer (or error) to a lookup.
+    fn receive(&mut self, each: &mut impl FnMut(&Found)) -> io::Result<()> {
         let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut found = Vec::new();
         loop {
             let size = self.socket.recv(&mut &mut buffer[..], 0)?;
             let datagram = buffer.get(..size).unwrap_or(&buffer);
-            if read_datagram(datagram, self.sequence, found)? == Answer::Done {
+            let answer = read_datagram(datagram, self.sequence, &mut found);
+            found.drain(..).for_each(|one| each(&one));
+            if answer? == Answer::Done {
                 return Ok(());
             }
         }
@@ -163,9 +168,13 @@ pub fn read_datagram(datagram: &[u8], sequence: u32, found: &mut Vec<Found>) -> 
             }
             NetlinkPayload::Done(_) if ours => return Ok(Answer::Done),
             NetlinkPayload::Error(error) if ours => {
+                // The kernel sends -errno; netlink-packet-core's to_io()
+                // overflows on i32::MIN, which a corrupt answer may hold.
                 return match error.code {
                     None => Ok(Answer::Done),
-                    Some(_) => Err(error.to_io()),
+                    Some(code) => Err(io::Error::from_raw_os_error(
+                        code.get().checked_abs().unwrap_or(i32::MAX),
+                    )),
                 };
             }
             _ => {}
@@ -251,5 +260,35 @@ mod tests {
         message.extend(std::iter::repeat_n(0u8, 232));
         message.extend_from_slice(&65_535u32.to_ne_bytes());
         assert_eq!(receive_window(&message), Some(65_535));
+    }
+
+    /// A netlink error message (NLMSG_ERROR) for request `sequence`.
+    fn error_message(sequence: u32, code: i32) -> Vec<u8> {
+        let mut message = Vec::new();
+        message.extend_from_slice(&36u32.to_ne_bytes()); // length
+        message.extend_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        message.extend_from_slice(&0u16.to_ne_bytes()); // flags
+        message.extend_from_slice(&sequence.to_ne_bytes());
+        message.extend_from_slice(&0u32.to_ne_bytes()); // port
+        message.extend_from_slice(&code.to_ne_bytes());
+        message.extend(std::iter::repeat_n(0u8, 16)); // the request's header
+        message
+    }
+
+    #[test]
+    fn an_error_answer_is_an_error_even_with_an_impossible_code() {
+        let mut found = Vec::new();
+        let refused = read_datagram(&error_message(7, -libc::ENOENT), 7, &mut found);
+        assert_eq!(
+            refused.expect_err("an error").raw_os_error(),
+            Some(libc::ENOENT)
+        );
+        // Found by fuzzing: -i32::MIN does not exist.
+        let corrupt = read_datagram(&error_message(7, i32::MIN), 7, &mut found);
+        assert!(corrupt.is_err());
+        // Another request's error is not this one's.
+        let other = read_datagram(&error_message(8, -libc::ENOENT), 7, &mut found);
+        assert_eq!(other.expect("skipped"), Answer::More);
+        assert!(found.is_empty());
     }
 }
