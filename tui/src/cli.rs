@@ -72,6 +72,13 @@ pub struct Cli {
     #[arg(long, conflicts_with = "replay")]
     pub raw_tracepoints: bool,
 
+    /// The most live flows the table holds; past it the flow idle longest
+    /// is evicted (and counted in `flows_evicted`). Bounds tcpscope's
+    /// memory under a flood.
+    #[arg(long, value_name = "N", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_flows: u32,
+
     /// Say more on stderr: the verifier's whole log of a probe it refused,
     /// and the newer kernel fields this kernel lacks.
     #[arg(long, short)]

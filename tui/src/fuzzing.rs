@@ -30,7 +30,14 @@ pub fn filter(text: &str) {
 /// One line of a recording, as an event line and as a survey line.
 pub fn recording_line(text: &str) {
     let _ = replay::parse_line(text);
-    for kind in ["flow", "listener", "counters", "stats", "destination", "sockinfo"] {
+    for kind in [
+        "flow",
+        "listener",
+        "counters",
+        "stats",
+        "destination",
+        "sockinfo",
+    ] {
         let _ = replay_survey::parse(kind, text);
     }
 }
@@ -41,7 +48,12 @@ pub fn sock_diag(datagram: &[u8]) {
     let mut found = Vec::new();
     let _ = diag::read_datagram(datagram, 1, &mut found);
     for answer in &found {
-        let _ = (answer.local(), answer.remote(), answer.tcp_info(), answer.drops());
+        let _ = (
+            answer.local(),
+            answer.remote(),
+            answer.tcp_info(),
+            answer.drops(),
+        );
     }
 }
 

@@ -24,7 +24,7 @@ use crate::{
         forecast::forecast,
         socket::{Scope, Survey},
         stall::{StallChange, StallWatch},
-        table::Applied,
+        table::{Applied, Capacity, ConnectionTable},
     },
     output::{
         json::{self, Totals},
@@ -41,6 +41,8 @@ pub struct Options {
     pub filter: Filter,
     /// Print a `sockinfo` line per matching flow at every survey.
     pub sockinfo: bool,
+    /// How many flows the table holds.
+    pub capacity: Capacity,
 }
 
 /// Why the run ended.
@@ -80,7 +82,7 @@ async fn print(
     let mut stats = time::interval(STATS_EVERY);
     stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut printer = Printer {
-        collected: Collected::default(),
+        collected: Collected::new(ConnectionTable::new(options.capacity)),
         latest: 0,
         totals: Totals::default(),
         filter: &options.filter,

@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tcpscope::{
     app::{launch, run::Clock, snapshot},
     cli::{Cli, Command},
-    headless, predict,
+    headless,
+    model::table::Capacity,
+    predict,
     source::{
         Batch, SourceInfo,
         live::{Access, Live},
@@ -71,6 +73,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let (sink, events) = mpsc::channel(CHANNEL_BATCHES);
         let watch = Watch::default();
         let (source, info, clock) = open_source(cli, sink, watch.clone())?;
+        let capacity = Capacity {
+            live: cli.max_flows as usize,
+            ..Capacity::default()
+        };
         if !cli.json {
             let settings = launch::Settings {
                 filter,
@@ -81,6 +87,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 snapshot_file: cli.snapshot.clone(),
                 snapshot_dir: cli.snapshot_dir.clone(),
                 watch,
+                capacity,
             };
             return launch::run(events, source, &info, settings).await;
         }
@@ -88,6 +95,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             duration: cli.duration,
             filter,
             sockinfo: cli.sockinfo,
+            capacity,
         };
         let mut out = BufWriter::new(io::stdout().lock());
         // The source stops once the printer is done and drops its receiver;
@@ -113,6 +121,7 @@ fn open_source(
     let access = Access {
         btf_file: cli.btf.clone(),
         raw_tracepoints: cli.raw_tracepoints,
+        surveyed_sockets_max: cli.max_flows as usize,
     };
     let (live, info) = Live::open(watch, &access)?;
     let clock = Clock::Live {

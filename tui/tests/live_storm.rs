@@ -100,7 +100,9 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
     let acceptor = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
-            listener.set_nonblocking(true).expect("nonblocking listener");
+            listener
+                .set_nonblocking(true)
+                .expect("nonblocking listener");
             let mut buf = [0u8; 1];
             while !done.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -183,7 +185,10 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
         "{test}: {connections} connections in {:.1} s ({failed} failed to connect); \
          runs skipped by the kernel: {}; tcpscope: events {}, lost {}, flows evicted {}",
         storm.as_secs_f64(),
-        skipped.map_or("not read (bpftool lists no program of ours)".to_string(), |n| n.to_string()),
+        skipped.map_or(
+            "not read (bpftool lists no program of ours)".to_string(),
+            |n| n.to_string()
+        ),
         int(last, "events"),
         int(last, "lost"),
         int(last, "flows_evicted"),

@@ -13,7 +13,11 @@ use super::{
     state::{SourceHeader, State},
 };
 use crate::{
-    model::filter::Filter,
+    app::observed::Observed,
+    model::{
+        filter::Filter,
+        table::{Capacity, ConnectionTable},
+    },
     source::{Batch, SourceInfo, survey::Watch},
     ui,
 };
@@ -34,6 +38,8 @@ pub struct Settings {
     pub snapshot_dir: PathBuf,
     /// Where the screen says which flow's socket details it shows.
     pub watch: Watch,
+    /// How many flows the table holds.
+    pub capacity: Capacity,
 }
 
 pub async fn run(
@@ -47,6 +53,7 @@ pub async fn run(
         None => SourceHeader::live(info),
     };
     let mut state = State::new(header, settings.filter);
+    state.observed = Observed::new(ConnectionTable::new(settings.capacity));
     state.utc_offset = host::utc_offset();
     state.color = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let options = Options {

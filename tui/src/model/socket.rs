@@ -160,6 +160,9 @@ pub struct Survey {
     pub root: Option<u32>,
     /// Namespaces that could not be read, with why.
     pub failures: Vec<String>,
+    /// Sockets past the most a survey keeps (`--max-flows`), left out: a
+    /// flow missing from such a survey may still exist.
+    pub sockets_left_out: u64,
 }
 
 impl Survey {

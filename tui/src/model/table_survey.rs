@@ -54,7 +54,9 @@ impl ConnectionTable {
                 None => {}
             }
         }
-        if survey.scope != Scope::Watched {
+        // A survey that left sockets out (past --max-flows) proves no
+        // flow gone.
+        if survey.scope != Scope::Watched && survey.sockets_left_out == 0 {
             self.forget_vanished(survey);
         }
         added

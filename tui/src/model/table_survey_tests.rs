@@ -307,9 +307,17 @@ fn a_flow_only_the_probes_saw_whose_close_was_lost_is_evicted_too() {
             stack: None,
         },
     });
+    // Surveys that left sockets out past --max-flows prove nothing.
+    let mut capped = survey(Scope::Full, vec![]);
+    capped.sockets_left_out = 1;
+    for second in [4, 5] {
+        capped.at = second * SECOND;
+        table.apply_survey(&capped);
+    }
+    assert_eq!(table.counts().live, 1);
     // No survey ever found the socket: its close was lost before one ran.
     let mut empty = survey(Scope::Full, vec![]);
-    for second in [4, 5] {
+    for second in [6, 7] {
         empty.at = second * SECOND;
         table.apply_survey(&empty);
     }

@@ -134,6 +134,11 @@ impl Tcpscope {
         scope
     }
 
+    /// The process id of the running tcpscope.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every line printed so far.
     pub fn lines(&self) -> Vec<Value> {
         lock(&self.shared).lines.clone()

@@ -52,6 +52,9 @@ pub struct Access {
     /// Attach raw tracepoints even where BTF tracepoints work
     /// (`--raw-tracepoints`): what a kernel without BTF gets.
     pub raw_tracepoints: bool,
+    /// The most sockets a survey keeps (`--max-flows`): more cannot be
+    /// flows, and keeping them would let a flood grow tcpscope's memory.
+    pub surveyed_sockets_max: usize,
 }
 
 /// Probes loaded and attached, ready to run.
@@ -136,7 +139,7 @@ impl Live {
                 .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
         let verifier_logs = std::mem::take(&mut probes.verifier_logs);
-        let surveyor = Surveyor::new(hz);
+        let surveyor = Surveyor::new(hz, access.surveyed_sockets_max);
         let info = SourceInfo {
             origin: "live".to_string(),
             probes: probes.status.clone(),

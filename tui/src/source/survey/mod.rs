@@ -53,16 +53,20 @@ pub struct Surveyor {
     owners: Owners,
     hz: u32,
     surveys: u64,
+    /// The most sockets a survey keeps, listeners aside.
+    sockets_max: usize,
 }
 
 impl Surveyor {
-    /// `hz`: the kernel's timer frequency, for the forecast's timer slack.
-    pub fn new(hz: u32) -> Self {
+    /// `hz`: the kernel's timer frequency, for the forecast's timer slack;
+    /// `sockets_max`: the most sockets (listeners aside) a survey keeps.
+    pub fn new(hz: u32, sockets_max: usize) -> Self {
         Self {
             readers: HashMap::new(),
             owners: Owners::default(),
             hz,
             surveys: 0,
+            sockets_max,
         }
     }
 
@@ -82,9 +86,24 @@ impl Surveyor {
             ..Survey::default()
         };
         self.surveys += 1;
+        let mut kept = 0;
         for namespace in &namespaces {
-            match self.read(namespace) {
-                Ok((found, limits)) => {
+            let sockets_max = self.sockets_max;
+            let mut keep = |found: &Found| {
+                let Some(entry) = entry(found, namespace.inode) else {
+                    return;
+                };
+                if entry.state == TcpState::Listen {
+                    survey.sockets.push(entry);
+                } else if kept < sockets_max {
+                    kept += 1;
+                    survey.sockets.push(entry);
+                } else {
+                    survey.sockets_left_out += 1;
+                }
+            };
+            match self.read(namespace, &mut keep) {
+                Ok(limits) => {
                     survey.namespaces.push(NamespaceLimits {
                         netns: namespace.inode,
                         limits,
@@ -97,9 +116,6 @@ impl Surveyor {
                             namespace.path.display()
                         )),
                     }
-                    survey
-                        .sockets
-                        .extend(found.iter().filter_map(|f| entry(f, namespace.inode)));
                 }
                 Err(error) => {
                     self.readers.remove(&namespace.inode);
@@ -130,7 +146,11 @@ impl Surveyor {
         })
     }
 
-    fn read(&mut self, namespace: &Namespace) -> std::io::Result<(Vec<Found>, SocketLimits)> {
+    fn read(
+        &mut self,
+        namespace: &Namespace,
+        each: &mut impl FnMut(&Found),
+    ) -> std::io::Result<SocketLimits> {
         let reader = match self.readers.entry(namespace.inode) {
             std::collections::hash_map::Entry::Occupied(reader) => reader.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
@@ -138,12 +158,11 @@ impl Surveyor {
                 slot.insert(Reader { socket, limits })
             }
         };
-        let found = reader.socket.dump()?;
-        let limits = SocketLimits {
+        reader.socket.dump(each)?;
+        Ok(SocketLimits {
             hz: self.hz,
             ..reader.limits
-        };
-        Ok((found, limits))
+        })
     }
 
     fn resolve_owners(&mut self, sockets: &mut [SocketEntry]) {
