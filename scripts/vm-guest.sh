@@ -25,6 +25,7 @@ export TCPSCOPE_BIN=$bin
 export RUST_BACKTRACE=0
 # Without KVM a guest makes connections ten times slower: a smaller storm.
 export TCPSCOPE_STORM_CONNECTIONS=${TCPSCOPE_STORM_CONNECTIONS:-4000}
+export TCPSCOPE_FLOOD_CONNECTS=${TCPSCOPE_FLOOD_CONNECTS:-10000}
 export TERM=${TERM:-xterm}
 export HOME=${HOME:-/root}
 

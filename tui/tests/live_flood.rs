@@ -1,12 +1,12 @@
-//! Root integration test of a SYN flood (issue 14): 50,000 connects from
-//! one namespace into a SYN black hole in another, made in bursts and held
-//! open for 10 s, so the kernel keeps 50,000 sockets in SYN_SENT,
-//! retransmitting.
-//! tcpscope runs with `--max-flows 10000`: its table never holds more, the
-//! rest is evicted and counted, its memory stays bounded by the cap (peak
-//! RSS reported), its stats lines keep coming every second, and every
-//! event it did not see is counted lost (at least the runs the kernel
-//! skipped, read with bpftool).
+//! Root integration test of a SYN flood (issue 14): 50,000 connects (fewer
+//! in the kernel matrix's VMs) from one namespace into a SYN black hole in
+//! another, made in bursts and held open for 10 s, so the kernel keeps them
+//! in SYN_SENT, retransmitting (and, as the CPU backlog overflows, timing
+//! some out early). tcpscope runs with `--max-flows` a fifth of the flood:
+//! its table never holds more, the rest is evicted and counted, its memory
+//! stays bounded (peak RSS reported), its stats lines keep coming every
+//! second, and every event it did not see is counted lost (at least the
+//! runs the kernel skipped, read with bpftool).
 
 mod support;
 
@@ -20,6 +20,8 @@ use support::tcpscope::{Tcpscope, dump};
 
 const PORT: u16 = 23231;
 const QUIET_PORT: u16 = 23239;
+/// Connects in the flood; TCPSCOPE_FLOOD_CONNECTS overrides it (the kernel
+/// matrix makes fewer: its guests run without KVM).
 const CONNECTS: usize = 50_000;
 /// Server ports the connects are spread over, from PORT on.
 const DESTINATION_PORTS: usize = 8;
@@ -32,7 +34,7 @@ const BURST: usize = 1000;
 const BURST_PAUSE: Duration = Duration::from_millis(100);
 /// How long the connects may take to be made.
 const RAMP_MAX: Duration = Duration::from_secs(30);
-const MAX_FLOWS: i64 = 10_000;
+
 /// How much tcpscope's peak RSS may exceed its RSS before the flood: the
 /// capped table, the drops and destinations kept, the decoder's buffers.
 const RSS_GROWTH_MAX_KB: u64 = 64 * 1024;
@@ -150,8 +152,14 @@ fn a_syn_flood_stays_within_the_flow_cap_and_counts_every_loss() {
         .sysctl("net.ipv4.ip_local_port_range", "1024 65535");
     lab.server
         .iptables(false, &["-A", "INPUT", "-p", "tcp", "--syn", "-j", "DROP"]);
-    let max_flows = MAX_FLOWS.to_string();
-    let scope = Tcpscope::start_with(&["--max-flows", &max_flows], &[QUIET_PORT]);
+    let connects = std::env::var("TCPSCOPE_FLOOD_CONNECTS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(CONNECTS);
+    // A fifth of the flood fits in the table.
+    let max_flows = i64::try_from(connects / 5).expect("count");
+    let cap = max_flows.to_string();
+    let scope = Tcpscope::start_with(&["--max-flows", &cap], &[QUIET_PORT]);
     let pid = scope.pid();
     let rss_before = status_kb(pid, "VmRSS");
 
@@ -160,7 +168,7 @@ fn a_syn_flood_stays_within_the_flow_cap_and_counts_every_loss() {
         std::net::IpAddr::V6(_) => SocketAddr::from((Ipv4Addr::LOCALHOST, PORT)),
     };
     let started = Instant::now();
-    let per_process = CONNECTS / FLOODERS;
+    let per_process = connects.div_ceil(FLOODERS);
     let flooders = Flooders(
         lab.client
             .spawn("flood", move || {
@@ -182,7 +190,7 @@ fn a_syn_flood_stays_within_the_flow_cap_and_counts_every_loss() {
         rss.push(status_kb(pid, "VmRSS"));
         let now = connecting(&lab);
         held = held.max(now);
-        if made_in.is_none() && now >= CONNECTS * 99 / 100 {
+        if made_in.is_none() && now >= connects * 99 / 100 {
             made_in = Some(started.elapsed());
             hold_until = Instant::now() + FLOOD;
         }
@@ -215,7 +223,7 @@ fn a_syn_flood_stays_within_the_flow_cap_and_counts_every_loss() {
     let widest_gap = gaps.iter().copied().fold(0.0, f64::max);
     let (events, lost) = (int(last, "events"), int(last, "lost"));
     eprintln!(
-        "{test}: {CONNECTS} connects in {:.1} s, at most {held} in SYN_SENT at once; tcpscope RSS {} kB before, peak {} kB \
+        "{test}: {connects} connects in {:.1} s, at most {held} in SYN_SENT at once; tcpscope RSS {} kB before, peak {} kB \
          (+{} kB); most live flows {most_live}, evicted {}; events {events}, lost {lost}, \
          runs skipped by the kernel {}; widest gap between stats lines {widest_gap:.2} s; \
          RSS each second (kB): {rss:?}",
@@ -228,11 +236,11 @@ fn a_syn_flood_stays_within_the_flow_cap_and_counts_every_loss() {
     );
     let all = dump(stats.iter().copied());
     assert!(
-        most_live <= MAX_FLOWS,
+        most_live <= max_flows,
         "the table went past its cap:\n{all}"
     );
     assert!(
-        int(last, "flows_evicted") >= CONNECTS as i64 - MAX_FLOWS,
+        int(last, "flows_evicted") >= connects as i64 - max_flows,
         "flows past the cap should be evicted and counted:\n{all}"
     );
     assert!(
@@ -244,13 +252,13 @@ fn a_syn_flood_stays_within_the_flow_cap_and_counts_every_loss() {
         "the stats lines stalled for {widest_gap:.2} s during the flood:\n{all}"
     );
     assert!(
-        held >= CONNECTS * 9 / 10,
-        "the flood made only {held} connects: {CONNECTS} wanted"
+        held >= connects * 9 / 10,
+        "the flood made only {held} connects: {connects} wanted"
     );
     // Every connect's change to SYN_SENT was seen or counted lost.
     assert!(
         events + lost >= held as i64,
-        "{CONNECTS} connects but only {events} events and {lost} lost:\n{all}"
+        "{connects} connects but only {events} events and {lost} lost:\n{all}"
     );
     match skipped {
         Some(skipped) => assert!(
