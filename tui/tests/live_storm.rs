@@ -197,10 +197,11 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
         Ok(stats) => eprintln!("{test}: converged: {stats}"),
         Err((latest, want)) => panic!(
             "{CONVERGENCE:?} after the storm tcpscope still had {} live flows where the kernel \
-             has {} sockets:\n{}\nlast stats line: {latest:?}",
+             has {} sockets:\n{}\nlast stats line: {latest:?}\nstderr:\n{}",
             latest.as_ref().map_or(-1, |stats| int(stats, "flows_live")),
             want.len(),
-            want.join("\n")
+            want.join("\n"),
+            run.stderr
         ),
     }
     match skipped {

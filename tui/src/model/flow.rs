@@ -228,6 +228,7 @@ impl Flow {
         if self.unit.is_none() {
             self.unit = entry.owner.as_ref().and_then(|owner| owner.unit.clone());
         }
+        self.learn_kept_syns(entry, at);
     }
 
     /// Takes this flow's own SYN, dropped on its way out at `at` for
@@ -239,17 +240,73 @@ impl Flow {
         if self.state != TcpState::SynSent || !is_local_congestion(reason) {
             return false;
         }
-        let previous = self
-            .retransmits
+        // The connect's own SYN leaves at once; its first retransmission
+        // comes a whole initial RTO (1 s) later.
+        if self.last_timer_record().is_none()
+            && self.seen_from_start
+            && at.saturating_sub(self.first_seen) < FIRST_SYN_SPAN
+        {
+            return false;
+        }
+        let record = self.next_kept(at);
+        self.record_retransmit(record);
+        true
+    }
+
+    /// Takes from a survey what the kernel counted that the drops did not
+    /// show (a SYN kept in the CPU backlog behind a veth has no socket to
+    /// name): when the retransmission timer of a connect is the probe
+    /// interval it re-arms after a kept SYN, the latest firing kept its
+    /// SYN; retransmissions counted but never reported are kept ones, half
+    /// a second apart.
+    fn learn_kept_syns(&mut self, entry: &SocketEntry, at: Nanos) {
+        let (Some(details), Some(remaining)) = (entry.details, entry.retransmit_timer_ms) else {
+            return;
+        };
+        if self.state != TcpState::SynSent || entry.state != TcpState::SynSent {
+            return;
+        }
+        if remaining > PROBE_INTERVAL_MS {
+            return;
+        }
+        // When the timer last fired, were it the probe interval.
+        let since_fired = Nanos::from(PROBE_INTERVAL_MS - remaining) * MS;
+        let Some(fired) = at.checked_sub(since_fired) else {
+            return;
+        };
+        let (reported, last_at, last_sent) = self
+            .last_timer_record()
+            .map_or((0, 0, false), |last| (last.retransmits, last.at, last.sent));
+        if details.retransmits == reported
+            && last_sent
+            && fired.abs_diff(last_at) < SAME_RETRANSMISSION
+        {
+            // Traced as sent (newer kernels trace a retransmission whatever
+            // became of it), but the timer says it stayed here.
+            if let Some(last) = self.retransmits.last_mut() {
+                last.sent = false;
+            }
+            return;
+        }
+        let missed = details.retransmits.saturating_sub(reported);
+        for n in (0..missed).rev() {
+            let kept_at =
+                fired.saturating_sub(Nanos::from(n) * Nanos::from(PROBE_INTERVAL_MS) * MS);
+            let record = self.next_kept(kept_at.max(last_at));
+            self.record_retransmit(record);
+        }
+    }
+
+    fn last_timer_record(&self) -> Option<&RetransmitRecord> {
+        self.retransmits
             .iter()
             .rev()
-            .find(|record| record.cause == RetransmitCause::Timer);
-        let record = match previous {
-            // The connect's own SYN leaves at once; its first retransmission
-            // comes a whole initial RTO (1 s) later.
-            None if self.seen_from_start && at.saturating_sub(self.first_seen) < FIRST_SYN_SPAN => {
-                return false;
-            }
+            .find(|record| record.cause == RetransmitCause::Timer)
+    }
+
+    /// The next retransmission, kept on this host at `at`.
+    fn next_kept(&self, at: Nanos) -> RetransmitRecord {
+        match self.last_timer_record() {
             None => RetransmitRecord {
                 at,
                 rto_ms: INITIAL_SYN_RTO_MS,
@@ -271,9 +328,7 @@ impl Flow {
                 cause: RetransmitCause::Timer,
                 sent: false,
             },
-        };
-        self.record_retransmit(record);
-        true
+        }
     }
 
     /// Adds a retransmission to the timeline. The probe's report of one
@@ -301,6 +356,9 @@ impl Flow {
 /// How far apart the drop of a kept retransmission and the probe's report
 /// of it may be.
 const SAME_RETRANSMISSION: Nanos = 50_000_000;
+/// TCP_RESOURCE_PROBE_INTERVAL in ms: the timer after a kept retransmission.
+const PROBE_INTERVAL_MS: u32 = 500;
+const MS: Nanos = 1_000_000;
 /// How long after a connect its first SYN may still be in flight.
 const FIRST_SYN_SPAN: Nanos = 500_000_000;
 /// TCP_TIMEOUT_INIT in ms: the RTO of a SYN.
@@ -475,5 +533,74 @@ mod tests {
         flow.state = TcpState::Established;
         assert!(!flow.record_syn_kept_on_host(4 * SECOND, "QDISC_DROP"));
         assert_eq!(flow.retransmit_count, 0);
+    }
+
+    fn surveyed(retransmits: u8, timer_ms: u32) -> SocketEntry {
+        let addr = "10.0.0.1:40000".parse().expect("address");
+        SocketEntry {
+            netns: 0,
+            local: addr,
+            remote: addr,
+            state: TcpState::SynSent,
+            inode: 1,
+            receive_queue: 0,
+            send_queue: 0,
+            drops: None,
+            retransmit_timer_ms: Some(timer_ms),
+            owner: None,
+            details: Some(crate::model::socket::TcpDetails {
+                retransmits,
+                rto_ms: 2000,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_survey_finds_the_syns_the_backlog_kept_without_a_socket_to_name() {
+        let mut flow = connecting();
+        flow.record_retransmit(sent(2 * SECOND, 1000, 1));
+        // At +4.3 s the kernel has counted 3 and its timer fires in 200 ms:
+        // the probe interval re-armed at +4.0 s, after a kept SYN; the one
+        // before it was kept too, at +3.5 s.
+        flow.learn(&surveyed(3, 200), 4 * SECOND + 300 * MS);
+        let kept: Vec<(u8, Nanos, bool)> = flow
+            .retransmits
+            .iter()
+            .map(|record| (record.retransmits, record.at, record.sent))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (1, 2 * SECOND, true),
+                (2, 3 * SECOND + SECOND / 2, false),
+                (3, 4 * SECOND, false)
+            ]
+        );
+        // The next survey, nothing new counted: nothing added.
+        flow.learn(&surveyed(3, 100), 4 * SECOND + 400 * MS);
+        assert_eq!(flow.retransmit_count, 3);
+    }
+
+    #[test]
+    fn a_survey_leaves_a_timer_that_backed_off_alone() {
+        let mut flow = connecting();
+        flow.record_retransmit(sent(2 * SECOND, 1000, 1));
+        // Retransmission 1 went out and the timer runs its 2 s: 300 ms
+        // left at +3.7 s is no probe interval.
+        flow.learn(&surveyed(1, 300), 3 * SECOND + 700 * MS);
+        assert!(flow.retransmits.iter().all(|record| record.sent));
+        assert_eq!(flow.retransmit_count, 1);
+    }
+
+    #[test]
+    fn a_traced_retransmission_the_timer_shows_kept_is_marked_kept() {
+        let mut flow = connecting();
+        flow.record_retransmit(sent(2 * SECOND, 1000, 1));
+        flow.record_retransmit(sent(4 * SECOND, 2000, 2));
+        flow.learn(&surveyed(2, 300), 4 * SECOND + 200 * MS);
+        let last = flow.retransmits.last().expect("a record");
+        assert!(!last.sent, "{last:?}");
+        assert_eq!(flow.retransmit_count, 2);
     }
 }
