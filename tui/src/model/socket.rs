@@ -163,6 +163,10 @@ pub struct Survey {
     /// Sockets past the most a survey keeps (`--max-flows`), left out: a
     /// flow missing from such a survey may still exist.
     pub sockets_left_out: u64,
+    /// Every network namespace on the box when the survey listed them
+    /// (live; None in a replay): a flow in a namespace not among them went
+    /// with its namespace.
+    pub listed: Option<Vec<u32>>,
 }
 
 impl Survey {

@@ -63,7 +63,7 @@ impl ConnectionTable {
     }
 
     /// Drops the live flows that two surveys in a row, in a namespace they
-    /// read, did not find, whether an earlier survey found them or only the
+    /// read (or in one that no longer exists), did not find, whether an earlier survey found them or only the
     /// probes did: their sockets are gone and the probes' record of the end
     /// was lost (a full ring, or a run the kernel skipped). Counted as
     /// evicted, never left live or showing stale `tcp_info` (a stall) for
@@ -73,7 +73,14 @@ impl ConnectionTable {
     /// way through the ring buffer. A flow with an event in the last
     /// [`VANISHED_AFTER`] may have changed since the dump: it waits too.
     fn forget_vanished(&mut self, survey: &Survey) {
-        let read = |netns: u32| survey.namespaces.iter().any(|ns| ns.netns == netns);
+        // A namespace the survey read, or one that is gone.
+        let read = |netns: u32| {
+            survey.namespaces.iter().any(|ns| ns.netns == netns)
+                || survey
+                    .listed
+                    .as_ref()
+                    .is_some_and(|listed| !listed.contains(&netns))
+        };
         let missing: HashMap<SockId, Nanos> = self
             .live
             .values()

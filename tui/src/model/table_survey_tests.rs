@@ -370,3 +370,38 @@ fn a_close_still_on_its_way_when_a_survey_misses_the_socket_ends_the_flow() {
     assert_eq!(ended.first_seen, SECOND);
     assert_eq!(table.counts().evicted_live, 0);
 }
+
+#[test]
+fn a_flow_whose_namespace_is_gone_is_evicted() {
+    let mut table = ConnectionTable::default();
+    let mut first = survey(
+        Scope::Initial,
+        vec![socket(
+            NETNS,
+            "10.0.0.9:50040",
+            "10.0.0.1:443",
+            TcpState::Established,
+        )],
+    );
+    first.at = SECOND;
+    table.apply_survey(&first);
+    assert_eq!(table.counts().live, 1);
+    // The namespace is deleted: later surveys neither read nor list it.
+    let mut after = survey(Scope::Full, vec![]);
+    after.namespaces.clear();
+    after.listed = Some(vec![NETNS + 1]);
+    for second in [4, 5] {
+        after.at = second * SECOND;
+        table.apply_survey(&after);
+    }
+    assert_eq!(table.counts().live, 0);
+    // A replay's surveys list nothing: they evict nothing for it.
+    table.apply_survey(&first);
+    let mut replayed = survey(Scope::Full, vec![]);
+    replayed.namespaces.clear();
+    for second in [8, 9] {
+        replayed.at = second * SECOND;
+        table.apply_survey(&replayed);
+    }
+    assert_eq!(table.counts().live, 1);
+}

@@ -86,6 +86,7 @@ impl Surveyor {
             ..Survey::default()
         };
         self.surveys += 1;
+        survey.listed = Some(namespaces.iter().map(|namespace| namespace.inode).collect());
         let mut kept = 0;
         for namespace in &namespaces {
             let sockets_max = self.sockets_max;
