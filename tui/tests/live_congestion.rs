@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime};
 use support::kernel::has_drop_reason;
-use support::lines::{Flow, assert_text, int, text};
+use support::lines::{Flow, assert_text, int, seconds, text, time};
 use support::netns::Lab;
 use support::scenario::{finish_after_flow_end, skipped};
 use support::tcpscope::{Tcpscope, dump};
@@ -23,20 +23,6 @@ const PORT: u16 = 23211;
 /// tcp_syn_retries of the client namespace: without local congestion the
 /// retransmissions go at +1, +3 and +7 s and the kernel gives up at +15 s.
 const SYN_RETRIES: u8 = 3;
-
-/// A time field in RFC 3339; panics with the line when it is not one.
-fn time(line: &Value, field: &str) -> SystemTime {
-    humantime::parse_rfc3339(text(line, field))
-        .unwrap_or_else(|e| panic!("field `{field}` is not an RFC 3339 time ({e}) in {line}"))
-}
-
-/// Seconds from `from` to `to`, negative when `to` is earlier.
-fn seconds(from: SystemTime, to: SystemTime) -> f64 {
-    match to.duration_since(from) {
-        Ok(later) => later.as_secs_f64(),
-        Err(earlier) => -earlier.duration().as_secs_f64(),
-    }
-}
 
 /// The window a line gives, when it carries one.
 fn window(line: &Value) -> Option<(SystemTime, SystemTime)> {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime};
-use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
+use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, seconds, time};
 use support::netns::{Lab, kernel_has_sysctl};
 use support::scenario::{
     RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped, write_into_black_hole,
@@ -69,20 +69,6 @@ impl RootLimits {
             self,
             "the root namespace's retry sysctls changed during the test"
         );
-    }
-}
-
-/// A time field in RFC 3339; panics with the line when it is not one.
-fn time(line: &Value, field: &str) -> SystemTime {
-    humantime::parse_rfc3339(text(line, field))
-        .unwrap_or_else(|e| panic!("field `{field}` is not an RFC 3339 time ({e}) in {line}"))
-}
-
-/// Seconds from `from` to `to`, negative when `to` is earlier.
-fn seconds(from: SystemTime, to: SystemTime) -> f64 {
-    match to.duration_since(from) {
-        Ok(later) => later.as_secs_f64(),
-        Err(earlier) => -earlier.duration().as_secs_f64(),
     }
 }
 

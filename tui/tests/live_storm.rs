@@ -15,6 +15,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::kernel::{count_from_env, skipped_runs};
 use support::lines::int;
 use support::netns::{Lab, Namespace, run};
 use support::scenario::{listen_in, skipped};
@@ -44,47 +45,6 @@ fn sockets(namespace: Option<&Namespace>) -> Vec<String> {
         .filter(|line| !line.starts_with("TIME-WAIT") && !line.starts_with("SYN-RECV"))
         .map(str::to_string)
         .collect()
-}
-
-/// tcpscope's programs as bpftool names them (at most 15 characters).
-const PROGRAMS: [&str; 9] = [
-    "inet_sock_set_s",
-    "tcp_retransmit_",
-    "tcp_send_reset",
-    "tcp_receive_res",
-    "tcp_destroy_soc",
-    "kfree_skb",
-    "kfree_skb_no_rx",
-    "kfree_skb_no_re",
-    "inet_sock_set_state",
-];
-
-/// The runs the kernel skipped in tcpscope's programs (the only eBPF
-/// programs by those names on a test machine), by bpftool; None without
-/// bpftool or when it lists none of them.
-fn skipped_runs() -> Option<u64> {
-    let output = std::process::Command::new("bpftool")
-        .args(["-j", "prog", "show"])
-        .output()
-        .ok()?;
-    let programs: Value = serde_json::from_slice(&output.stdout).ok()?;
-    let ours: Vec<&Value> = programs
-        .as_array()?
-        .iter()
-        .filter(|program| {
-            program["name"]
-                .as_str()
-                .is_some_and(|name| PROGRAMS.iter().any(|ours| name.starts_with(ours)))
-        })
-        .collect();
-    if ours.is_empty() {
-        return None;
-    }
-    Some(
-        ours.iter()
-            .map(|program| program["recursion_misses"].as_u64().unwrap_or(0))
-            .sum(),
-    )
 }
 
 #[test]
@@ -119,10 +79,7 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
     };
     let scope = Tcpscope::start(&[QUIET_PORT]);
 
-    let connections = std::env::var("TCPSCOPE_STORM_CONNECTIONS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(CONNECTIONS);
+    let connections = count_from_env("TCPSCOPE_STORM_CONNECTIONS", CONNECTIONS);
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENT_THREADS)
         .map(|n| {

@@ -2,6 +2,7 @@
 //! for the tests whose expectations differ between kernels: a test expects
 //! what this kernel can show, and says what it leaves out.
 
+use serde_json::Value;
 use tcpscope::source::live::{
     offsets::{byte_offset, drop_reasons},
     probes::tracepoint_arguments,
@@ -41,4 +42,53 @@ pub fn traces_resets_without_socket() -> bool {
     kernel_btf()
         .and_then(|btf| tracepoint_arguments(&btf, "tcp_send_reset"))
         .is_some_and(|n| n >= 3)
+}
+
+/// tcpscope's programs as bpftool names them (at most 15 characters).
+const PROGRAMS: [&str; 9] = [
+    "inet_sock_set_s",
+    "tcp_retransmit_",
+    "tcp_send_reset",
+    "tcp_receive_res",
+    "tcp_destroy_soc",
+    "kfree_skb",
+    "kfree_skb_no_rx",
+    "kfree_skb_no_re",
+    "inet_sock_set_state",
+];
+
+/// The runs the kernel skipped in tcpscope's programs (the only eBPF
+/// programs by those names on a test machine), by bpftool; None without
+/// bpftool or when it lists none of them.
+pub fn skipped_runs() -> Option<u64> {
+    let output = std::process::Command::new("bpftool")
+        .args(["-j", "prog", "show"])
+        .output()
+        .ok()?;
+    let programs: Value = serde_json::from_slice(&output.stdout).ok()?;
+    let ours: Vec<&Value> = programs
+        .as_array()?
+        .iter()
+        .filter(|program| {
+            program["name"]
+                .as_str()
+                .is_some_and(|name| PROGRAMS.iter().any(|ours| name.starts_with(ours)))
+        })
+        .collect();
+    if ours.is_empty() {
+        return None;
+    }
+    Some(
+        ours.iter()
+            .map(|program| program["recursion_misses"].as_u64().unwrap_or(0))
+            .sum(),
+    )
+}
+
+/// A count from the environment variable `name`, else `default`.
+pub fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
 }

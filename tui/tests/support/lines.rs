@@ -5,6 +5,7 @@
 use super::tcpscope::dump;
 use serde_json::Value;
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 /// The connections of one end of a test: lines seen in the namespace `netns`
 /// whose remote end is `daddr:dport` (and whose local port is `sport`, when
@@ -99,4 +100,18 @@ pub fn assert_stack_has(line: &Value, function: &str) {
                 .is_some_and(|rest| rest.starts_with('+'))
     });
     assert!(found, "stack has no frame of {function} in {line}");
+}
+
+/// A time field in RFC 3339; panics with the line when it is not one.
+pub fn time(line: &Value, field: &str) -> SystemTime {
+    humantime::parse_rfc3339(text(line, field))
+        .unwrap_or_else(|e| panic!("field `{field}` is not an RFC 3339 time ({e}) in {line}"))
+}
+
+/// Seconds from `from` to `to`, negative when `to` is earlier.
+pub fn seconds(from: SystemTime, to: SystemTime) -> f64 {
+    match to.duration_since(from) {
+        Ok(later) => later.as_secs_f64(),
+        Err(earlier) => -earlier.duration().as_secs_f64(),
+    }
 }
