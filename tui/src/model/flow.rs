@@ -356,13 +356,13 @@ impl Flow {
 /// How far apart the drop of a kept retransmission and the probe's report
 /// of it may be.
 const SAME_RETRANSMISSION: Nanos = 50_000_000;
-/// TCP_RESOURCE_PROBE_INTERVAL in ms: the timer after a kept retransmission.
-const PROBE_INTERVAL_MS: u32 = 500;
+/// The timer after a kept retransmission, in ms (the give-up model's).
+const PROBE_INTERVAL_MS: u32 = giveup::TCP_RESOURCE_PROBE_INTERVAL.as_millis() as u32;
 const MS: Nanos = 1_000_000;
 /// How long after a connect its first SYN may still be in flight.
 const FIRST_SYN_SPAN: Nanos = 500_000_000;
-/// TCP_TIMEOUT_INIT in ms: the RTO of a SYN.
-const INITIAL_SYN_RTO_MS: u32 = 1000;
+/// The RTO of a SYN in ms (TCP_TIMEOUT_INIT, the give-up model's).
+const INITIAL_SYN_RTO_MS: u32 = giveup::TCP_TIMEOUT_INIT.as_millis() as u32;
 
 /// Drop reasons for which the device layer answers the sender with
 /// NET_XMIT_DROP (a full qdisc, a tc drop, a full CPU backlog behind a
