@@ -12,7 +12,7 @@ mod support;
 
 use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use support::kernel::has_drop_reason;
 use support::lines::{Flow, assert_text, int, seconds, text, time};
 use support::netns::Lab;
@@ -54,6 +54,7 @@ fn syns_kept_on_the_host_count_and_the_forecast_follows_them_to_the_give_up() {
     let scope = Tcpscope::start(&[PORT]);
 
     let server = SocketAddr::new(lab.server_addr(false), PORT);
+    let connect_started = Instant::now();
     let connect = client.spawn("syn-client", move || TcpStream::connect(server));
     let flow = Flow {
         netns: client.inode(),
@@ -79,18 +80,21 @@ fn syns_kept_on_the_host_count_and_the_forecast_follows_them_to_the_give_up() {
             "permanent",
         ],
     );
-    // The first retransmission leaves; from then on a FIFO qdisc that
-    // holds no packet drops everything the client sends.
-    let first = scope.expect_line(
-        "the first SYN retransmission",
-        Duration::from_secs(5),
-        |v| v["kind"] == "retransmit" && flow.matches(v),
-    );
+    // The first retransmission leaves (at +1 s); from +1.5 s on, a FIFO
+    // qdisc that holds no packet drops everything the client sends, so the
+    // second (due at +3 s) and later ones stay on the host. Timed from the
+    // connect, not from tcpscope's output, which a loaded machine delays.
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(connect_started.elapsed()));
     client.exec(
         "tc",
         &[
             "qdisc", "add", "dev", "veth0", "root", "pfifo", "limit", "0",
         ],
+    );
+    let first = scope.expect_line(
+        "the first SYN retransmission",
+        Duration::from_secs(5),
+        |v| v["kind"] == "retransmit" && flow.matches(v),
     );
     let error = connect
         .join()
