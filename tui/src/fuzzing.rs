@@ -11,9 +11,10 @@ use crate::{
     model::{counters::Snapshot, filter::Filter},
     source::{
         live::{offsets, probes},
-        replay, replay_survey,
+        replay,
         survey::{cgroup, diag, owners},
     },
+    wire::Line,
 };
 
 /// The filter language: a parse, and a parse of what it prints.
@@ -27,18 +28,16 @@ pub fn filter(text: &str) {
     }
 }
 
-/// One line of a recording, as an event line and as a survey line.
+/// One line of a recording, as the replay reads it; and, when it is a line
+/// of the contract, written again and read back unchanged.
 pub fn recording_line(text: &str) {
     let _ = replay::parse_line(text);
-    for kind in [
-        "flow",
-        "listener",
-        "counters",
-        "stats",
-        "destination",
-        "sockinfo",
-    ] {
-        let _ = replay_survey::parse(kind, text);
+    if let Ok(line) = serde_json::from_str::<Line>(text) {
+        let written = line.to_json();
+        match serde_json::from_str::<Line>(&written) {
+            Ok(again) => assert_eq!(again, line, "{text:?} was written as {written:?}"),
+            Err(error) => panic!("{text:?} was written as {written:?}, which reads as {error}"),
+        }
     }
 }
 

@@ -16,3 +16,4 @@ pub mod output;
 pub mod predict;
 pub mod source;
 pub mod ui;
+pub mod wire;

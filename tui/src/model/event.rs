@@ -126,9 +126,10 @@ impl RetransmitCause {
 }
 
 /// Retransmission limits in force for one socket when it retransmitted:
-/// its own options and its network namespace's sysctls. Serialized as is
-/// in the JSON lines, so that a replay forecasts like the live view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// its own options and its network namespace's sysctls (a `retransmit`
+/// line carries them as `wire::Limits`, so that a replay forecasts like
+/// the live view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SocketLimits {
     pub retries2: u8,
     pub syn_retries: u8,
@@ -147,7 +148,6 @@ pub struct SocketLimits {
     pub since_first_retransmit_ms: Option<u32>,
     /// The kernel's timer frequency: how late its timers may fire (absent
     /// from recordings made before it was recorded: then 0, no slack).
-    #[serde(default)]
     pub hz: u32,
 }
 

@@ -19,9 +19,9 @@ pub struct Owner {
     pub unit: Option<Arc<str>>,
 }
 
-/// A socket's `tcp_info`, in the units `ss -ti` prints. Serialized as is
-/// in `sockinfo` JSON lines, and read back from them by a replay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// A socket's `tcp_info`, in the units `ss -ti` prints (a `sockinfo` line
+/// carries it as `wire::TcpInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpDetails {
     pub rto_ms: u32,
     pub backoff: u8,

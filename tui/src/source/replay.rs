@@ -14,7 +14,6 @@
 use std::{
     fs::File,
     io::{self, BufRead, BufReader, Read as _},
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -24,7 +23,6 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow};
-use serde::Deserialize;
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
@@ -40,16 +38,13 @@ use crate::{
         },
         socket::Survey,
     },
-    output::json::{Endpoints, parse_rfc3339},
+    wire::{DERIVED_KINDS, EventFields, Head, Line, parse_rfc3339},
 };
 
 /// Most events sent downstream in one batch.
 const BATCH: usize = 4096;
 /// Longest line a recording may hold; tcpscope's own lines are a few KiB.
 pub const MOST_LINE_BYTES: usize = 1 << 20;
-/// Kinds tcpscope writes that the model works out again from the events,
-/// so a replay skips them.
-const DERIVED_KINDS: [&str; 4] = ["flow_end", "stall", "stall_end", "destination"];
 /// While waiting for the next line, the recording clock still advances in
 /// steps this long, so that ages on screen keep counting.
 const CLOCK_STEP: Duration = Duration::from_millis(250);
@@ -331,24 +326,9 @@ const MOST_RECORDED_PROBES: usize = 64;
 
 /// The probes a recording's first `stats` line reports.
 fn recorded_probes(first_line: &str) -> Vec<ProbeStatus> {
-    #[derive(Deserialize)]
-    struct Failure {
-        probe: String,
-        error: String,
-    }
-    #[derive(Deserialize)]
-    struct Stats {
-        kind: String,
-        probes_attached: usize,
-        #[serde(default)]
-        probes_failed: Vec<Failure>,
-    }
-    let Ok(stats) = serde_json::from_str::<Stats>(first_line) else {
+    let Ok(Line::Stats(stats)) = serde_json::from_str::<Line>(first_line) else {
         return Vec::new();
     };
-    if stats.kind != "stats" {
-        return Vec::new();
-    }
     let attached = (0..stats.probes_attached).map(|_| ProbeStatus {
         name: "recorded".to_string(),
         failure: None,
@@ -360,146 +340,83 @@ fn recorded_probes(first_line: &str) -> Vec<ProbeStatus> {
     attached.chain(failed).take(MOST_RECORDED_PROBES).collect()
 }
 
-#[derive(Deserialize)]
-struct Head {
-    kind: String,
-    ts: String,
-}
-
-#[derive(Deserialize)]
-struct Common {
-    sock: Option<String>,
-    #[serde(flatten)]
-    endpoints: Endpoints,
-    pid: Option<u32>,
-    comm: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct StateLine {
-    old_state: String,
-    new_state: String,
-    err: Option<String>,
-    stack: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct RetransmitLine {
-    rto_ms: u32,
-    backoff: u8,
-    retransmits: u8,
-    cause: String,
-    limits: Option<SocketLimits>,
-    /// Absent from recordings made before it was recorded.
-    #[serde(default)]
-    state: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SynAckLine {
-    retransmits: u8,
-    timeouts: u8,
-}
-
-#[derive(Deserialize)]
-struct DropLine {
-    reason: String,
-    location: String,
-    flags: String,
-    #[serde(default)]
-    outgoing: bool,
-    #[serde(default)]
-    stack: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct StatsLine {
-    lost: u64,
-    malformed: u64,
-}
-
 /// Parses one line of a `tcpscope --json` recording; the error says what
 /// is wrong with it.
 pub fn parse_line(text: &str) -> Result<Record, String> {
-    let head: Head =
-        serde_json::from_str(text).map_err(|error| format!("not an event: {error}"))?;
+    let head = Head::read(text)?;
     let ts = parse_rfc3339(&head.ts)
         .ok_or_else(|| format!("ts {:?} is not an RFC 3339 time", head.ts))?;
-    let fields = |what: &str| format!("a {what} line");
-    let kind = match head.kind.as_str() {
-        "state" => {
-            let line: StateLine = parse(text, &fields("state"))?;
-            let state = |name: &str| {
-                TcpState::from_name(name).ok_or_else(|| format!("unknown TCP state {name:?}"))
-            };
+    if DERIVED_KINDS.contains(&head.kind.as_str()) {
+        return Ok(Record::Skipped { ts });
+    }
+    let (fields, kind) = match Line::read(text, &head)? {
+        Line::State(line) => {
             let err = match line.err.as_deref() {
                 None => 0,
                 Some(label) => errno::from_label(label)
                     .ok_or_else(|| format!("unknown error {label:?} in err"))?,
             };
-            EventKind::State {
+            let kind = EventKind::State {
                 old: state(&line.old_state)?,
                 new: state(&line.new_state)?,
                 err,
                 stack: line.stack.map(Into::into),
-            }
+            };
+            (line.event, kind)
         }
-        "retransmit" => {
-            let line: RetransmitLine = parse(text, &fields("retransmit"))?;
-            EventKind::Retransmit(Retransmit {
+        Line::Retransmit(line) => {
+            let kind = EventKind::Retransmit(Retransmit {
                 rto_ms: line.rto_ms,
                 backoff: line.backoff,
                 retransmits: line.retransmits,
                 cause: cause(&line.cause)?,
-                limits: line.limits,
-                state: match line.state.as_deref() {
-                    Some(name) => Some(
-                        TcpState::from_name(name)
-                            .ok_or_else(|| format!("unknown TCP state {name:?}"))?,
-                    ),
-                    None => None,
-                },
-            })
+                limits: line.limits.as_ref().map(SocketLimits::from),
+                state: line.state.as_deref().map(state).transpose()?,
+            });
+            (line.event, kind)
         }
-        "synack_retransmit" => {
-            let line: SynAckLine = parse(text, &fields("synack_retransmit"))?;
-            EventKind::SynAckRetransmit {
+        Line::SynackRetransmit(line) => {
+            let kind = EventKind::SynAckRetransmit {
                 retransmits: line.retransmits,
                 timeouts: line.timeouts,
-            }
+            };
+            (line.event, kind)
         }
-        "reset_sent" => EventKind::ResetSent,
-        "reset_received" => EventKind::ResetReceived,
-        "destroy" => EventKind::Destroyed,
-        "drop" => {
-            let line: DropLine = parse(text, &fields("drop"))?;
-            EventKind::Drop(PacketDrop {
+        Line::ResetSent(fields) => (fields, EventKind::ResetSent),
+        Line::ResetReceived(fields) => (fields, EventKind::ResetReceived),
+        Line::Destroy(fields) => (fields, EventKind::Destroyed),
+        Line::Drop(line) => {
+            let kind = EventKind::Drop(PacketDrop {
                 reason: line.reason.into(),
                 location: line.location.into(),
                 flags: TcpFlags::from_names(&line.flags)
                     .ok_or_else(|| format!("unknown TCP flags {:?}", line.flags))?,
                 outgoing: line.outgoing,
                 stack: (!line.stack.is_empty()).then(|| line.stack.into()),
-            })
+            });
+            (line.event, kind)
         }
-        "stats" => {
-            let line: StatsLine = parse(text, &fields("stats"))?;
+        Line::Stats(line) => {
             return Ok(Record::Stats {
                 ts,
                 lost: line.lost,
                 malformed: line.malformed,
             });
         }
-        kind => {
-            return match replay_survey::parse(kind, text) {
+        Line::Unknown => return Ok(Record::Unknown { ts }),
+        survey => {
+            return match replay_survey::survey_line(survey) {
                 Some(line) => Ok(Record::Survey { ts, line: line? }),
-                None if DERIVED_KINDS.contains(&kind) => Ok(Record::Skipped { ts }),
-                None => Ok(Record::Unknown { ts }),
+                None => Ok(Record::Skipped { ts }),
             };
         }
     };
-    let common: Common = parse(text, &format!("a {} line", head.kind))?;
-    let sock = match common.sock.as_deref() {
+    Ok(Record::Event(event(ts, fields, kind)?))
+}
+
+/// The event of `kind` that `fields` place.
+fn event(ts: Nanos, fields: EventFields, kind: EventKind) -> Result<Event, String> {
+    let sock = match fields.sock.as_deref() {
         None => None,
         Some(text) => Some(SockId(
             text.strip_prefix("0x")
@@ -507,26 +424,26 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
                 .ok_or_else(|| format!("sock {text:?} is not a hex address like 0xffff8881..."))?,
         )),
     };
-    let task = match (common.pid, common.comm) {
+    let task = match (fields.pid, fields.comm) {
         (Some(pid), Some(comm)) => Some(Task {
             pid,
             comm: comm.into(),
         }),
         _ => None,
     };
-    Ok(Record::Event(Event {
+    Ok(Event {
         ts,
         sock,
-        netns: common.endpoints.netns,
-        local: SocketAddr::new(common.endpoints.saddr, common.endpoints.sport),
-        remote: SocketAddr::new(common.endpoints.daddr, common.endpoints.dport),
+        netns: fields.endpoints.netns,
+        local: fields.endpoints.local(),
+        remote: fields.endpoints.remote(),
         task,
         kind,
-    }))
+    })
 }
 
-fn parse<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|error| format!("{what} that does not parse: {error}"))
+pub(super) fn state(name: &str) -> Result<TcpState, String> {
+    TcpState::from_name(name).ok_or_else(|| format!("unknown TCP state {name:?}"))
 }
 
 fn cause(name: &str) -> Result<RetransmitCause, String> {

@@ -9,19 +9,18 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::Arc,
 };
 
-use serde::Deserialize;
-
+use super::replay;
 use crate::{
     model::{
         counters::{Snapshot, WATCHED},
         event::{Nanos, Task, TcpState},
         socket::{Owner, Scope, SocketEntry, Survey, TcpDetails, Tuple},
     },
-    output::json::Endpoints,
+    wire::{Endpoints, Line},
 };
 
 /// One line of a survey, as a socket or a namespace's counters.
@@ -142,78 +141,22 @@ fn requests(entry: &SocketEntry, half_open: u32) -> impl Iterator<Item = SocketE
     })
 }
 
-#[derive(Deserialize)]
-struct OwnerFields {
-    owner_pid: Option<u32>,
-    owner_comm: Option<String>,
-    #[serde(default)]
-    unit: Option<String>,
+/// The owner a survey line names (pid, comm and unit).
+fn owner(pid: Option<u32>, comm: Option<String>, unit: Option<String>) -> Option<Owner> {
+    Some(Owner {
+        task: Task {
+            pid: pid?,
+            comm: Arc::from(comm.unwrap_or_default()),
+        },
+        unit: unit.map(Arc::from),
+    })
 }
 
-impl OwnerFields {
-    fn owner(self) -> Option<Owner> {
-        Some(Owner {
-            task: Task {
-                pid: self.owner_pid?,
-                comm: Arc::from(self.owner_comm.unwrap_or_default()),
-            },
-            unit: self.unit.map(Arc::from),
-        })
-    }
-}
-
-#[derive(Deserialize)]
-struct FlowLine {
-    #[serde(flatten)]
-    endpoints: Endpoints,
-    state: String,
-    #[serde(flatten)]
-    owner: OwnerFields,
-    rto_ms: Option<u32>,
-    backoff: Option<u8>,
-    retransmits: Option<u8>,
-    unacked: Option<u32>,
-    last_send_ms: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct SockinfoLine {
-    #[serde(flatten)]
-    endpoints: Endpoints,
-    state: String,
-    #[serde(flatten)]
-    owner: OwnerFields,
-    send_queue: u32,
-    receive_queue: u32,
-    #[serde(flatten)]
-    details: TcpDetails,
-}
-
-#[derive(Deserialize)]
-struct ListenerLine {
-    saddr: IpAddr,
-    sport: u16,
-    netns: u32,
-    #[serde(flatten)]
-    owner: OwnerFields,
-    depth: u32,
-    backlog: u32,
-    drops: Option<u32>,
-    half_open: u32,
-}
-
-#[derive(Deserialize)]
-struct CountersLine {
-    netns: u32,
-    deltas: BTreeMap<String, i64>,
-}
-
-/// The survey line of kind `kind` in `text`; None for a kind that is not
-/// one, an error naming what does not parse.
-pub fn parse(kind: &str, text: &str) -> Option<Result<SurveyLine, String>> {
-    let what = format!("a {kind} line");
-    let line = match kind {
-        "flow" => parse_as(text, &what).and_then(|line: FlowLine| {
+/// The survey line `line` is; None for a line that is not one, an error
+/// naming what does not hold.
+pub fn survey_line(line: Line) -> Option<Result<SurveyLine, String>> {
+    let line = match line {
+        Line::Flow(line) => {
             let details = TcpDetails {
                 rto_ms: line.rto_ms.unwrap_or(0),
                 backoff: line.backoff.unwrap_or(0),
@@ -222,21 +165,25 @@ pub fn parse(kind: &str, text: &str) -> Option<Result<SurveyLine, String>> {
                 last_send_ms: line.last_send_ms.unwrap_or(0),
                 ..TcpDetails::default()
             };
-            let mut entry = socket(&line.endpoints, &line.state, line.owner)?;
-            entry.details = line.rto_ms.map(|_| details);
-            Ok(SurveyLine::Open(entry))
-        }),
-        "sockinfo" => parse_as(text, &what).and_then(|line: SockinfoLine| {
-            let mut entry = socket(&line.endpoints, &line.state, line.owner)?;
-            entry.details = Some(line.details);
-            entry.send_queue = line.send_queue;
-            entry.receive_queue = line.receive_queue;
-            Ok(SurveyLine::Details(entry))
-        }),
-        "listener" => parse_as(text, &what).map(|line: ListenerLine| {
+            let owner = owner(line.owner_pid, line.owner_comm, line.unit);
+            socket(&line.endpoints, &line.state, owner).map(|mut entry| {
+                entry.details = line.rto_ms.map(|_| details);
+                SurveyLine::Open(entry)
+            })
+        }
+        Line::Sockinfo(line) => {
+            let owner = owner(line.owner_pid, line.owner_comm, line.unit);
+            socket(&line.endpoints, &line.state, owner).map(|mut entry| {
+                entry.details = Some(TcpDetails::from(&line.info));
+                entry.send_queue = line.send_queue;
+                entry.receive_queue = line.receive_queue;
+                SurveyLine::Details(entry)
+            })
+        }
+        Line::Listener(line) => {
             let unspecified = match line.saddr {
                 IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             };
             let entry = SocketEntry {
                 netns: line.netns,
@@ -248,36 +195,31 @@ pub fn parse(kind: &str, text: &str) -> Option<Result<SurveyLine, String>> {
                 send_queue: line.backlog,
                 drops: line.drops,
                 retransmit_timer_ms: None,
-                owner: line.owner.owner(),
+                owner: owner(line.owner_pid, line.owner_comm, line.unit),
                 details: None,
             };
-            SurveyLine::Listener(entry, line.half_open)
-        }),
-        "counters" => parse_as(text, &what)
-            .map(|line: CountersLine| SurveyLine::Counters(line.netns, line.deltas)),
+            Ok(SurveyLine::Listener(entry, line.half_open))
+        }
+        Line::Counters(line) => Ok(SurveyLine::Counters(line.netns, line.deltas)),
         _ => return None,
     };
     Some(line)
 }
 
-fn socket(endpoints: &Endpoints, state: &str, owner: OwnerFields) -> Result<SocketEntry, String> {
+fn socket(endpoints: &Endpoints, state: &str, owner: Option<Owner>) -> Result<SocketEntry, String> {
     Ok(SocketEntry {
         netns: endpoints.netns,
-        local: SocketAddr::new(endpoints.saddr, endpoints.sport),
-        remote: SocketAddr::new(endpoints.daddr, endpoints.dport),
-        state: TcpState::from_name(state).ok_or_else(|| format!("unknown TCP state {state:?}"))?,
+        local: endpoints.local(),
+        remote: endpoints.remote(),
+        state: replay::state(state)?,
         inode: 0,
         receive_queue: 0,
         send_queue: 0,
         drops: None,
         retransmit_timer_ms: None,
-        owner: owner.owner(),
+        owner,
         details: None,
     })
-}
-
-fn parse_as<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|error| format!("{what} that does not parse: {error}"))
 }
 
 #[cfg(test)]

@@ -237,3 +237,20 @@ fn a_listener_line_claiming_billions_of_half_open_requests_is_capped() {
     let survey = surveys.finish().expect("one survey");
     assert_eq!(survey.sockets.len(), usize::from(REQUESTS_KEPT) + 1);
 }
+
+#[test]
+fn a_replayed_listener_keeps_its_unit_and_a_unit_filter_finds_it() {
+    let mut live = Collected::default();
+    let mut lines = Vec::new();
+    for survey in &recorded_surveys() {
+        lines.extend(print(&mut live, survey));
+    }
+    let mut replayed = Collected::default();
+    for survey in &replay(&lines) {
+        replayed.apply_survey(survey);
+    }
+    let listener = replayed.listeners.iter().next().expect("one listener");
+    assert_eq!(listener.unit.as_deref(), Some("shop.service"));
+    let filter: crate::model::filter::Filter = "unit:shop".parse().expect("a filter");
+    assert!(filter.matches(&crate::model::filter::Subject::from(listener)));
+}

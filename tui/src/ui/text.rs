@@ -14,7 +14,7 @@ use crate::{
         view::format,
     },
     model::event::Nanos,
-    output::json::rfc3339,
+    wire::rfc3339,
 };
 
 /// The text of `buf`, one line per row, trailing spaces trimmed.
