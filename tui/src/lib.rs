@@ -10,10 +10,11 @@ pub mod cli;
 pub mod decode;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod headless;
+pub mod json_stream;
 pub mod model;
 pub mod output;
 pub mod predict;
+pub mod session;
 pub mod source;
 pub mod ui;
 pub mod wire;

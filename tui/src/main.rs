@@ -13,9 +13,9 @@ use clap::Parser as _;
 use tokio::sync::mpsc;
 
 use tcpscope::{
-    app::{launch, run::Clock, snapshot},
+    app::{launch, snapshot},
     cli::{Cli, Command},
-    headless,
+    json_stream,
     model::table::Capacity,
     predict,
     source::{
@@ -72,7 +72,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         let (sink, events) = mpsc::channel(CHANNEL_BATCHES);
         let watch = Watch::default();
-        let (source, info, clock) = open_source(cli, sink, watch.clone())?;
+        let (source, info) = open_source(cli, sink, watch.clone())?;
         let capacity = Capacity {
             live: cli.max_flows as usize,
             ..Capacity::default()
@@ -81,7 +81,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let settings = launch::Settings {
                 filter,
                 replay_speed: cli.replay.is_some().then_some(cli.speed),
-                clock,
                 refresh: cli.refresh,
                 duration: cli.duration,
                 snapshot_file: cli.snapshot.clone(),
@@ -91,7 +90,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             return launch::run(events, source, &info, settings).await;
         }
-        let options = headless::Options {
+        let options = json_stream::Options {
             duration: cli.duration,
             filter,
             sockinfo: cli.sockinfo,
@@ -100,7 +99,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let mut out = BufWriter::new(io::stdout().lock());
         // The source stops once the printer is done and drops its receiver;
         // the printer stops once a finished source's events are printed.
-        let (printed, fed) = tokio::join!(headless::run(events, &info, &options, &mut out), source);
+        let (printed, fed) =
+            tokio::join!(json_stream::run(events, &info, &options, &mut out), source);
         printed.map(drop).and(fed)
     })
 }
@@ -112,11 +112,10 @@ fn open_source(
     cli: &Cli,
     sink: mpsc::Sender<Batch>,
     watch: Watch,
-) -> anyhow::Result<(Source, SourceInfo, Clock)> {
+) -> anyhow::Result<(Source, SourceInfo)> {
     if let Some(path) = &cli.replay {
         let (replay, info) = Replay::open(path, cli.speed)?;
-        let clock = Clock::Recording(replay.clock());
-        return Ok((Box::pin(replay.run(sink)), info, clock));
+        return Ok((Box::pin(replay.run(sink)), info));
     }
     let access = Access {
         btf_file: cli.btf.clone(),
@@ -124,16 +123,13 @@ fn open_source(
         surveyed_sockets_max: cli.max_flows as usize,
     };
     let (live, info) = Live::open(watch, &access)?;
-    let clock = Clock::Live {
-        monotonic_to_wall_ns: live.monotonic_to_wall_ns,
-    };
     report_kernel(&live, &info, cli.verbose);
     let run = async move {
         live.run(sink)
             .await
             .context("reading the probes' ring buffer")
     };
-    Ok((Box::pin(run), info, clock))
+    Ok((Box::pin(run), info))
 }
 
 /// One line on stderr for each probe that did not attach and each kernel

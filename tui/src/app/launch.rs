@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{
     host,
-    run::{self, Clock, Ended, Options},
+    run::{self, Ended, Options},
     snapshot::write_exact,
     state::{SourceHeader, State},
 };
@@ -18,7 +18,7 @@ use crate::{
         filter::Filter,
         table::{Capacity, ConnectionTable},
     },
-    source::{Batch, SourceInfo, survey::Watch},
+    source::{Batch, SourceInfo, clock::wall_now, survey::Watch},
     ui,
 };
 
@@ -30,7 +30,6 @@ pub struct Settings {
     pub filter: Filter,
     /// The replay speed, for a recording; None for live probes.
     pub replay_speed: Option<f64>,
-    pub clock: Clock,
     pub refresh: Duration,
     pub duration: Option<Duration>,
     /// `--snapshot FILE`: no terminal, write FILE at the end.
@@ -60,7 +59,7 @@ pub async fn run(
         refresh: settings.refresh,
         duration: settings.duration,
         snapshot_dir: settings.snapshot_dir,
-        clock: settings.clock,
+        clock: info.clock.clone(),
         watch: settings.watch,
     };
     let Some(file) = settings.snapshot_file else {
@@ -70,9 +69,9 @@ pub async fn run(
         };
     };
     // main checked the target before the source opened (check_target).
-    let ended = run::headless(events, source, &mut state, &options).await?;
+    let ended = run::offscreen(events, source, &mut state, &options).await?;
     let (width, height) = SNAPSHOT_SIZE;
-    let text = ui::text::snapshot(&state, width, height, run::wall_now());
+    let text = ui::text::snapshot(&state, width, height, wall_now());
     write_exact(&file, &text)?;
     eprintln!("tcpscope: snapshot written to {}", file.display());
     match ended {

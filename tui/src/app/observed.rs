@@ -1,8 +1,9 @@
 //! What the screen has collected from its source: the connection table, how
 //! recent connect attempts finished, when resets arrived, the running
 //! totals and the event rate. It keeps collecting while the view is frozen;
-//! [`Frozen`] is a copy of it taken at freeze time, and [`View`] is what the
-//! panes read, whichever of the two it comes from. No terminal, no runtime.
+//! a frozen view is a copy of it taken at freeze time, and [`View`] is what
+//! the panes read, whichever of the two it comes from. No terminal, no
+//! runtime.
 
 use std::collections::VecDeque;
 
@@ -146,7 +147,7 @@ impl Rate {
 }
 
 /// The data as collected, always current.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Observed {
     /// The table and the aggregates, fed as `--json` feeds its own.
     pub collected: Collected,
@@ -182,8 +183,9 @@ impl Observed {
         if let EventKind::Drop(_) = event.kind {
             return;
         }
+        let flow = self.collected.table.flow_at(applied.flow);
         if applied.ended {
-            if let Some(flow) = self.collected.table.last_ended()
+            if let Some(flow) = flow
                 && let Some(end) = flow
                     .end
                     .as_ref()
@@ -205,7 +207,7 @@ impl Observed {
                 new: TcpState::Established,
                 ..
             } => {
-                if let Some(flow) = self.collected.table.flow(sock) {
+                if let Some(flow) = flow {
                     let attempt = FinishedAttempt {
                         flow: flow.clone(),
                         outcome: Outcome::Established,
@@ -229,26 +231,15 @@ impl Observed {
         self.rate.record(self.now, self.totals.events);
     }
 
-    /// A copy of everything the screen shows, for a frozen view.
-    pub fn freeze(&self) -> Frozen {
-        Frozen {
-            live: self.collected.table.live().cloned().collect(),
-            ended: self.collected.table.ended().cloned().collect(),
-            counts: self.collected.table.counts(),
-            recent: self.recent.clone(),
-            drops: self.collected.drops.clone(),
-            destinations: self.collected.destinations.clone(),
-            listeners: self.collected.listeners.clone(),
-            counters: self.collected.counters.clone(),
-            totals: self.totals,
-            events_per_sec: self.rate.per_second(),
-            now: self.now,
-        }
+    /// A copy of everything the screen shows, for a frozen view: it stays
+    /// as it is while this goes on collecting.
+    pub fn freeze(&self) -> Self {
+        self.clone()
     }
 
     pub fn view(&self) -> View<'_> {
         View {
-            flows: Flows::Table(&self.collected.table),
+            flows: Flows(&self.collected.table),
             recent: &self.recent,
             drops: &self.collected.drops,
             destinations: &self.collected.destinations,
@@ -257,43 +248,6 @@ impl Observed {
             totals: self.totals,
             counts: self.collected.table.counts(),
             events_per_sec: self.rate.per_second(),
-            now: self.now,
-        }
-    }
-}
-
-/// The data as it was when the view was frozen.
-#[derive(Debug, Clone)]
-pub struct Frozen {
-    live: Vec<Flow>,
-    /// Oldest first, as in the table.
-    ended: Vec<Flow>,
-    counts: TableCounts,
-    recent: Recent,
-    drops: Drops,
-    destinations: Destinations,
-    listeners: Listeners,
-    counters: NamespaceCounters,
-    totals: Totals,
-    events_per_sec: f64,
-    now: Nanos,
-}
-
-impl Frozen {
-    pub fn view(&self) -> View<'_> {
-        View {
-            flows: Flows::Frozen {
-                live: &self.live,
-                ended: &self.ended,
-            },
-            recent: &self.recent,
-            drops: &self.drops,
-            destinations: &self.destinations,
-            listeners: &self.listeners,
-            counters: &self.counters,
-            totals: self.totals,
-            counts: self.counts,
-            events_per_sec: self.events_per_sec,
             now: self.now,
         }
     }
@@ -314,73 +268,33 @@ pub struct View<'a> {
     pub now: Nanos,
 }
 
-/// The flows of a view: the live table, or the frozen copy.
+/// The flows of a view.
 #[derive(Debug, Clone, Copy)]
-pub enum Flows<'a> {
-    Table(&'a ConnectionTable),
-    Frozen { live: &'a [Flow], ended: &'a [Flow] },
-}
+pub struct Flows<'a>(&'a ConnectionTable);
 
 impl<'a> Flows<'a> {
     pub fn live(self) -> impl Iterator<Item = &'a Flow> + 'a {
-        match self {
-            Self::Table(table) => Either::Table(table.live()),
-            Self::Frozen { live, .. } => Either::Frozen(live.iter()),
-        }
+        self.0.live()
     }
 
     /// The live flows in SYN_SENT.
     pub fn connecting(self) -> impl Iterator<Item = &'a Flow> + 'a {
-        match self {
-            Self::Table(table) => Either::Table(table.connecting()),
-            Self::Frozen { live, .. } => Either::Frozen(
-                live.iter()
-                    .filter(|flow| flow.state == crate::model::event::TcpState::SynSent),
-            ),
-        }
+        self.0.connecting()
     }
 
     pub fn ended_newest_first(self) -> impl Iterator<Item = &'a Flow> + 'a {
-        match self {
-            Self::Table(table) => Either::Table(table.ended().rev()),
-            Self::Frozen { ended, .. } => Either::Frozen(ended.iter().rev()),
-        }
+        self.0.ended().rev()
     }
 
     /// The flow `key` names, live or ended.
     pub fn find(self, key: FlowKey) -> Option<&'a Flow> {
-        let live = match self {
-            Self::Table(table) => table
-                .flow(key.sock)
-                .filter(|flow| FlowKey::from(*flow) == key),
-            Self::Frozen { live, .. } => live.iter().find(|flow| FlowKey::from(*flow) == key),
-        };
+        let live = self
+            .0
+            .flow(key.sock)
+            .filter(|flow| FlowKey::from(*flow) == key);
         live.or_else(|| {
             self.ended_newest_first()
                 .find(|flow| FlowKey::from(*flow) == key)
         })
-    }
-}
-
-/// One iterator type for the table's flows and the frozen copy's: a
-/// branch per item instead of a call through a pointer, for 100,000 flows
-/// a frame.
-enum Either<T, F> {
-    Table(T),
-    Frozen(F),
-}
-
-impl<'a, T, F> Iterator for Either<T, F>
-where
-    T: Iterator<Item = &'a Flow>,
-    F: Iterator<Item = &'a Flow>,
-{
-    type Item = &'a Flow;
-
-    fn next(&mut self) -> Option<&'a Flow> {
-        match self {
-            Self::Table(flows) => flows.next(),
-            Self::Frozen(flows) => flows.next(),
-        }
     }
 }

@@ -1,26 +1,16 @@
-//! The screen's event loop, sibling of the `--json` loop: one select over
-//! the source's batches, the source itself finishing, terminal input, a
-//! once-a-second clock (ages move), a pending redraw, the duration and
-//! signals. It draws only when something changed, at most once per
+//! The screen's event loop: one select over the [`Session`] (the source's
+//! batches, a once-a-second tick as ages move, the duration, signals),
+//! the source itself finishing, terminal input and a pending redraw. It draws only when something changed, at most once per
 //! `--refresh` (input redraws at once), and sleeps otherwise. Without a
 //! terminal (`--snapshot FILE`) the same loop runs until the duration, a
 //! signal or the end of a recording, and the caller writes the snapshot.
 
-use std::{
-    future::Future,
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{future::Future, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt as _;
 use tokio::{
-    signal::unix::{SignalKind, signal},
     sync::mpsc,
     time::{self, Instant, MissedTickBehavior},
 };
@@ -34,41 +24,17 @@ use super::{
     view::format,
 };
 use crate::{
-    model::event::Nanos,
-    source::live::clock::events_now,
-    source::{Batch, survey::Watch},
+    session::{Session, Step, Stop},
+    source::{
+        Batch,
+        clock::{Clock, wall_now},
+        survey::Watch,
+    },
     ui,
 };
 
 /// How often ages and the event rate move on.
 const CLOCK_TICK: Duration = Duration::from_secs(1);
-
-/// Where "now" comes from.
-#[derive(Debug, Clone)]
-pub enum Clock {
-    /// The live probes' clock: monotonic time moved by this offset (see
-    /// [`events_now`]).
-    Live { monotonic_to_wall_ns: i64 },
-    /// A recording's own time, as its replay has played it.
-    Recording(Arc<AtomicU64>),
-}
-
-impl Clock {
-    pub fn now(&self) -> Nanos {
-        match self {
-            Self::Live {
-                monotonic_to_wall_ns,
-            } => events_now(*monotonic_to_wall_ns),
-            Self::Recording(played) => played.load(Ordering::Relaxed),
-        }
-    }
-}
-
-pub fn wall_now() -> Nanos {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as Nanos)
-}
 
 pub struct Options {
     /// Shortest time between two redraws for new data.
@@ -77,6 +43,7 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// Where `s` writes snapshots.
     pub snapshot_dir: PathBuf,
+    /// The source's.
     pub clock: Clock,
     /// Told which flow's socket details the screen shows.
     pub watch: Watch,
@@ -108,7 +75,7 @@ pub async fn screen(
 
 /// Collects into `state` without a terminal, until the duration, a signal,
 /// or the end of the source.
-pub async fn headless(
+pub async fn offscreen(
     events: mpsc::Receiver<Batch>,
     source: impl Future<Output = anyhow::Result<()>>,
     state: &mut State,
@@ -118,24 +85,22 @@ pub async fn headless(
 }
 
 async fn run(
-    mut events: mpsc::Receiver<Batch>,
+    events: mpsc::Receiver<Batch>,
     source: impl Future<Output = anyhow::Result<()>>,
     state: &mut State,
     options: &Options,
     mut tty: Option<&mut Tty>,
 ) -> anyhow::Result<Ended> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
+    let mut session = Session::new(
+        events,
+        options.duration,
+        CLOCK_TICK,
+        MissedTickBehavior::Skip,
+    )?;
     let mut input = tty.is_some().then(EventStream::new);
-    let deadline = time::sleep(options.duration.unwrap_or(Duration::MAX / 4));
-    tokio::pin!(deadline);
     tokio::pin!(source);
     let mut source_running = true;
-    let mut receiving = true;
     let mut failure = None;
-    let mut clock = time::interval(CLOCK_TICK);
-    clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut redraw = Redraw::new(options.refresh);
     let ended = loop {
         if let Some(tty) = tty.as_deref_mut()
@@ -149,29 +114,34 @@ async fn run(
             options.watch.set(shown);
             redraw.done();
         }
-        if !receiving && !source_running && tty.is_none() {
+        if !session.is_open() && !source_running && tty.is_none() {
             break Ended::SourceDone;
         }
         let pending_draw = if tty.is_some() { redraw.at() } else { None };
         tokio::select! {
-            batch = events.recv(), if receiving => match batch {
-                Some(batch) => {
+            step = session.next() => match step {
+                Step::Batch(batch) => {
                     state.observed.apply(&batch);
-                    while let Ok(batch) = events.try_recv() {
+                    for batch in session.drain() {
                         state.observed.apply(&batch);
                     }
                     redraw.data(state.frozen.is_none());
                 }
-                None => {
-                    receiving = false;
+                Step::SourceClosed => {
                     source_done(state, failure.is_some());
                     redraw.now();
                 }
+                Step::Tick => {
+                    state.observed.tick(options.clock.now());
+                    redraw.data(state.frozen.is_none());
+                }
+                Step::Stop(Stop::Duration) => break Ended::Duration,
+                Step::Stop(Stop::Signal) => break Ended::Signal,
             },
             result = &mut source, if source_running => {
                 source_running = false;
                 // Show what it sent before it stopped along with how it stopped.
-                while let Ok(batch) = events.try_recv() {
+                for batch in session.drain() {
                     state.observed.apply(&batch);
                 }
                 if let Err(error) = result {
@@ -200,19 +170,10 @@ async fn run(
                 Some(Err(error)) => return Err(error).context("reading the terminal"),
                 None => input = None,
             },
-            _ = clock.tick() => {
-                state.observed.tick(options.clock.now());
-                redraw.data(state.frozen.is_none());
-            }
             () = time::sleep_until(pending_draw.unwrap_or_else(Instant::now)), if pending_draw.is_some() => {}
-            () = &mut deadline, if options.duration.is_some() => break Ended::Duration,
-            _ = interrupt.recv() => break Ended::Signal,
-            _ = terminate.recv() => break Ended::Signal,
-            _ = hangup.recv() => break Ended::Signal,
         }
     };
-    // What the source had already sent still counts.
-    while let Ok(batch) = events.try_recv() {
+    for batch in session.drain() {
         state.observed.apply(&batch);
     }
     state.observed.tick(options.clock.now());

@@ -7,7 +7,7 @@ use tui_input::Input;
 
 use super::{
     host,
-    observed::{FlowKey, Frozen, Observed, View},
+    observed::{FlowKey, Observed, View},
     view::flows::{self, SortKey},
 };
 use crate::{
@@ -196,7 +196,7 @@ impl Cursors {
 pub struct State {
     pub observed: Observed,
     /// The view at freeze time, while frozen.
-    pub frozen: Option<Frozen>,
+    pub frozen: Option<Observed>,
     pub source: SourceHeader,
     /// The source has nothing more to send (a recording ended).
     pub source_done: bool,

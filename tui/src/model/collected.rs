@@ -12,7 +12,7 @@ use super::{
     table::{Applied, ConnectionTable},
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Collected {
     pub table: ConnectionTable,
     /// Segments the kernel dropped.
@@ -39,15 +39,12 @@ impl Collected {
             self.listeners.synack_retransmit(event.netns, event.local);
         }
         let applied = self.table.apply(event);
+        let flow = self.table.flow_at(applied.flow);
         if let EventKind::Drop(_) = event.kind {
-            self.drops.record(event, self.table.flow_of(event));
+            self.drops.record(event, flow);
             self.destinations.record(event, None);
             return applied;
         }
-        let flow = match applied.ended {
-            true => self.table.last_ended(),
-            false => event.sock.and_then(|sock| self.table.flow(sock)),
-        };
         self.destinations.record(event, flow);
         applied
     }

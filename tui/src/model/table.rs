@@ -51,15 +51,26 @@ pub struct Applied {
     pub owner: Option<Task>,
     /// The event ended its flow: see [`ConnectionTable::last_ended`].
     pub ended: bool,
+    /// Where the event's flow is now, for [`ConnectionTable::flow_at`]
+    /// (None when the table has no flow for it).
+    pub flow: Option<FlowAt>,
     /// The drop was a SYN retransmission local congestion kept on this
     /// host, which the kernel counted as this one.
     pub kept_on_host: Option<u8>,
 }
 
+/// Where the flow of an event just applied is in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowAt {
+    Live(SockId),
+    /// The event ended it: the newest ended flow.
+    LastEnded,
+}
+
 /// A live flow's namespace, local and remote end.
 type Ends = (u32, SocketAddr, SocketAddr);
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConnectionTable {
     live: HashMap<SockId, Flow>,
     /// Live flows by 4-tuple, for drops without a socket. Built at the
@@ -140,10 +151,10 @@ impl ConnectionTable {
                 // peer may have handled it in between): that RST belongs to
                 // a flow that has just ended.
                 let recent = self.ended.iter_mut().rev().take(RECENTLY_ENDED);
-                let flow = match self.live.get_mut(&sock) {
-                    Some(flow) => flow,
+                let (flow, live) = match self.live.get_mut(&sock) {
+                    Some(flow) => (flow, true),
                     None => match recent.into_iter().find(|flow| flow.sock == sock) {
-                        Some(flow) => flow,
+                        Some(flow) => (flow, false),
                         None => return Applied::default(),
                     },
                 };
@@ -153,7 +164,13 @@ impl ConnectionTable {
                 } else {
                     flow.resets_received = flow.resets_received.saturating_add(1);
                 }
-                owner_of(flow)
+                match live {
+                    true => owner_of(flow),
+                    false => Applied {
+                        owner: flow.owner.clone(),
+                        ..Applied::default()
+                    },
+                }
             }
             EventKind::Destroyed => match self.remove_live(sock) {
                 Some(flow) => self.end(flow, event.ts, 0, None, false),
@@ -161,8 +178,12 @@ impl ConnectionTable {
             },
             EventKind::Drop(_) => self.apply_drop(event),
             // A SYN-ACK belongs to a request socket, which never becomes a
-            // flow of its own: the accepted socket is a different one.
-            EventKind::SynAckRetransmit { .. } => Applied::default(),
+            // flow of its own: the accepted socket is a different one. Its
+            // event names the listener.
+            EventKind::SynAckRetransmit { .. } => Applied {
+                flow: self.live.contains_key(&sock).then_some(FlowAt::Live(sock)),
+                ..Applied::default()
+            },
         }
     }
 
@@ -358,6 +379,7 @@ impl ConnectionTable {
         Applied {
             owner,
             ended: true,
+            flow: Some(FlowAt::LastEnded),
             ..Applied::default()
         }
     }
@@ -365,6 +387,14 @@ impl ConnectionTable {
     /// The flow the latest event ended.
     pub fn last_ended(&self) -> Option<&Flow> {
         self.ended.back()
+    }
+
+    /// The flow an event was applied to, where [`Applied::flow`] says.
+    pub fn flow_at(&self, at: Option<FlowAt>) -> Option<&Flow> {
+        match at? {
+            FlowAt::Live(sock) => self.live.get(&sock),
+            FlowAt::LastEnded => self.ended.back(),
+        }
     }
 
     pub fn live(&self) -> impl Iterator<Item = &Flow> {
@@ -419,9 +449,11 @@ fn same_ends(flow: &Flow, event: &Event) -> bool {
     tuple(flow) == canonical((event.netns, event.local, event.remote))
 }
 
+/// What applying an event to the live `flow` did, at least.
 fn owner_of(flow: &Flow) -> Applied {
     Applied {
         owner: flow.owner.clone(),
+        flow: Some(FlowAt::Live(flow.sock)),
         ..Applied::default()
     }
 }

@@ -2,6 +2,7 @@
 //! recording, a test's fake) sends the same [`Batch`]es down the same
 //! channel, so everything downstream is indifferent to which one runs.
 
+pub mod clock;
 pub mod counters;
 pub mod events;
 pub mod live;
@@ -34,9 +35,8 @@ pub struct SourceInfo {
     pub probes: Vec<ProbeStatus>,
     /// Kernel fields this kernel lacks, each with what that means.
     pub missing_fields: Vec<live::offsets::Missing>,
-    /// Live only: wall-clock minus monotonic time, ns, as the events are
-    /// timed (see [`live::clock::events_now`]).
-    pub monotonic_to_wall_ns: Option<i64>,
+    /// The source's "now", that of its events.
+    pub clock: clock::Clock,
 }
 
 impl SourceInfo {

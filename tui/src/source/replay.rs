@@ -27,6 +27,7 @@ use tokio::{sync::mpsc, time::Instant};
 
 use super::{
     Batch, ProbeStatus, SourceInfo,
+    clock::Clock,
     replay_survey::{self, SurveyLine, Surveys},
 };
 use crate::{
@@ -109,11 +110,12 @@ impl Replay {
         if first.starts_with(UTF8_BOM) {
             first.drain(..UTF8_BOM.len());
         }
+        let clock = Arc::new(AtomicU64::new(0));
         let info = SourceInfo {
             origin: path.display().to_string(),
             probes: recorded_probes(&String::from_utf8_lossy(&first)),
             missing_fields: Vec::new(),
-            monotonic_to_wall_ns: None,
+            clock: Clock::Recording(Arc::clone(&clock)),
         };
         let replay = Self {
             path: path.to_path_buf(),
@@ -124,15 +126,9 @@ impl Replay {
             } else {
                 0.0
             },
-            clock: Arc::new(AtomicU64::new(0)),
+            clock,
         };
         Ok((replay, info))
-    }
-
-    /// The recording's time as played so far (Unix ns; 0 before the first
-    /// line), for the screen's "now".
-    pub fn clock(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.clock)
     }
 
     /// Plays the recording into `sink` until its end, a corrupt line, or
@@ -467,15 +463,14 @@ pub(crate) fn play_all(path: &Path, speed: f64) -> (Vec<Batch>, anyhow::Result<(
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let (replay, _info) = Replay::open(path, speed).expect("open the recording");
-        let clock = replay.clock();
+        let (replay, info) = Replay::open(path, speed).expect("open the recording");
         let (sink, mut batches) = mpsc::channel(1024);
         let result = replay.run(sink).await;
         let mut got = Vec::new();
         while let Ok(batch) = batches.try_recv() {
             got.push(batch);
         }
-        (got, result, clock.load(Ordering::Relaxed))
+        (got, result, info.clock.now())
     })
 }
 

@@ -24,6 +24,7 @@ use tokio::{
 
 use super::{
     Batch, SourceInfo,
+    clock::Clock,
     survey::{Surveyor, Watch},
 };
 use crate::{
@@ -144,7 +145,9 @@ impl Live {
             origin: "live".to_string(),
             probes: probes.status.clone(),
             missing_fields: resolved.missing,
-            monotonic_to_wall_ns: Some(monotonic_to_wall_ns),
+            clock: Clock::Live {
+                monotonic_to_wall_ns,
+            },
         };
         Ok((
             Self {

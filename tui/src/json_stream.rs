@@ -7,19 +7,15 @@
 
 use std::{
     io::{self, Write},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::mpsc,
-    time::{self, MissedTickBehavior},
-};
+use tokio::{sync::mpsc, time::MissedTickBehavior};
 
 use crate::{
     model::{
         collected::Collected,
-        event::{Event, EventKind, Nanos},
+        event::{Event, EventKind},
         filter::{Filter, Subject},
         forecast::forecast,
         socket::{Scope, Survey},
@@ -30,7 +26,7 @@ use crate::{
         json::{self, Totals},
         json_health,
     },
-    source::live::clock,
+    session::{Session, Step, Stop},
     source::{Batch, SourceInfo},
 };
 
@@ -69,21 +65,19 @@ pub async fn run(
 }
 
 async fn print(
-    mut events: mpsc::Receiver<Batch>,
+    events: mpsc::Receiver<Batch>,
     source: &SourceInfo,
     options: &Options,
     out: &mut impl Write,
 ) -> io::Result<Ended> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let deadline = time::sleep(options.duration.unwrap_or(Duration::MAX / 4));
-    tokio::pin!(deadline);
-    let mut stats = time::interval(STATS_EVERY);
-    stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut session = Session::new(
+        events,
+        options.duration,
+        STATS_EVERY,
+        MissedTickBehavior::Delay,
+    )?;
     let mut printer = Printer {
         collected: Collected::new(ConnectionTable::new(options.capacity)),
-        latest: 0,
         totals: Totals::default(),
         filter: &options.filter,
         sockinfo: options.sockinfo,
@@ -92,13 +86,22 @@ async fn print(
     };
     // The first line says the probes are attached and, live, that the
     // start-up survey (the first batch) is in: scripts wait for it. The
-    // flows that survey found follow it.
-    stats.tick().await;
-    let first = tokio::select! {
-        first = events.recv() => first,
-        _ = interrupt.recv() => None,
-        _ = terminate.recv() => None,
-        _ = hangup.recv() => None,
+    // flows that survey found follow it. A stop before it ends the run
+    // after that line; the duration counts from the start.
+    let mut ended = None;
+    let first = loop {
+        match session.next().await {
+            Step::Batch(batch) => break Some(batch),
+            Step::Tick => {}
+            Step::SourceClosed => {
+                ended = Some(Ended::SourceDone);
+                break None;
+            }
+            Step::Stop(stop) => {
+                ended = Some(Ended::from(stop));
+                break None;
+            }
+        }
     };
     printer.stats(source, out)?;
     if let Some(batch) = &first {
@@ -106,21 +109,18 @@ async fn print(
     }
     out.flush()?;
     let ended = loop {
-        let written = tokio::select! {
-            batch = events.recv() => match batch {
-                Some(batch) => printer.batch(&batch, out),
-                None => break Ended::SourceDone,
-            },
-            _ = stats.tick() => printer.stats(source, out),
-            () = &mut deadline, if options.duration.is_some() => break Ended::Duration,
-            _ = interrupt.recv() => break Ended::Signal,
-            _ = terminate.recv() => break Ended::Signal,
-            _ = hangup.recv() => break Ended::Signal,
+        if let Some(ended) = ended {
+            break ended;
+        }
+        let written = match session.next().await {
+            Step::Batch(batch) => printer.batch(&batch, out),
+            Step::Tick => printer.stats(source, out),
+            Step::SourceClosed => break Ended::SourceDone,
+            Step::Stop(stop) => break Ended::from(stop),
         };
         written.and_then(|()| out.flush())?;
     };
-    // What the source had already read still counts.
-    while let Ok(batch) = events.try_recv() {
+    for batch in session.drain() {
         printer.batch(&batch, out)?;
     }
     printer.stats(source, out)?;
@@ -129,10 +129,17 @@ async fn print(
     Ok(ended)
 }
 
+impl From<Stop> for Ended {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Duration => Self::Duration,
+            Stop::Signal => Self::Signal,
+        }
+    }
+}
+
 struct Printer<'a> {
     collected: Collected,
-    /// The latest event's time.
-    latest: Nanos,
     totals: Totals,
     filter: &'a Filter,
     sockinfo: bool,
@@ -145,7 +152,6 @@ impl Printer<'_> {
     fn batch(&mut self, batch: &Batch, out: &mut impl Write) -> io::Result<()> {
         self.totals.take(batch);
         for event in &batch.events {
-            self.latest = self.latest.max(event.ts);
             let applied = self.collected.apply_event(event);
             self.print(event, &applied, out)?;
         }
@@ -248,14 +254,8 @@ impl Printer<'_> {
         if matches!(event.kind, EventKind::Destroyed) {
             return Ok(());
         }
-        let ended = applied
-            .ended
-            .then(|| self.collected.table.last_ended())
-            .flatten();
-        let flow = match &event.kind {
-            EventKind::Drop(_) => self.collected.table.flow_of(event),
-            _ => ended.or_else(|| event.sock.and_then(|sock| self.collected.table.flow(sock))),
-        };
+        let flow = self.collected.table.flow_at(applied.flow);
+        let ended = flow.filter(|_| applied.ended);
         let mut subject = match flow {
             Some(flow) => Subject::from(flow),
             None => Subject::ends(event.local, event.remote, event.netns),
@@ -280,12 +280,10 @@ impl Printer<'_> {
     }
 
     /// A `destination` line per remote address:port that passes the
-    /// filter, over the window ending now (live) or at the recording's
-    /// last event (replay).
+    /// filter, over the window ending at the source's now (in a replay,
+    /// the time of the recording's last line).
     fn destinations(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
-        let at = source
-            .monotonic_to_wall_ns
-            .map_or(self.latest, clock::events_now);
+        let at = source.clock.now();
         for summary in self.collected.destinations.summaries(at) {
             if self.filter.matches_destination(summary.remote) {
                 writeln!(out, "{}", json::destination_line(at, &summary))?;
@@ -313,13 +311,8 @@ impl Printer<'_> {
     }
 
     fn stats(&self, source: &SourceInfo, out: &mut impl Write) -> io::Result<()> {
-        let line = json::stats_line(now(), self.totals, self.collected.table.counts(), source);
+        let at = source.clock.now();
+        let line = json::stats_line(at, self.totals, self.collected.table.counts(), source);
         writeln!(out, "{line}")
     }
-}
-
-fn now() -> Nanos {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as Nanos)
 }
