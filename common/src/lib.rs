@@ -298,11 +298,16 @@ impl Offsets {
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: plain #[repr(C)] data of integers and arrays of integers; any
-    // bit pattern is a valid value.
+    // Each: plain #[repr(C)] data of integers and arrays of integers, where
+    // any bit pattern is a valid value.
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::Offsets {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::Record {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::StackedRecord {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::DropRecord {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::DropFilter {}
 }

@@ -15,6 +15,8 @@ pub(crate) static OFFSETS: Offsets = Offsets::ABSENT;
 /// cannot fold in the placeholder value the object was built with.
 macro_rules! offset {
     ($field:ident) => {
+        // SAFETY: OFFSETS is a plain static of integers that userspace
+        // fills before load and nothing writes afterwards.
         unsafe { core::ptr::read_volatile(&raw const $crate::kernel::OFFSETS.$field) }
     };
 }
@@ -42,6 +44,8 @@ pub fn read<T: Copy + Default>(base: *const u8, offset: u32) -> T {
     if base.is_null() || offset == ABSENT {
         return T::default();
     }
+    // SAFETY: bpf_probe_read_kernel checks the address itself and fails
+    // (read as the default) rather than fault; `base` is not null.
     unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize).cast::<T>()) }
         .unwrap_or_default()
 }

@@ -93,6 +93,8 @@ fn drop_stack_allowed(now_ns: u64) -> bool {
     let Some(budget) = DROP_STACKS.get_ptr_mut(0) else {
         return false;
     };
+    // SAFETY: a per-CPU array slot, valid for the program's run, which no
+    // other program touches on this CPU meanwhile.
     let budget = unsafe { &mut *budget };
     let second = (now_ns / 1_000_000_000) as u32;
     if budget[0] != second {
@@ -111,9 +113,12 @@ static LOSSY: Array<u32> = Array::with_max_entries(1, 0);
 
 fn count_lost() {
     if let Some(lost) = LOST.get_ptr_mut(0) {
+        // SAFETY: a per-CPU array slot, as in `drop_stack_allowed`.
         unsafe { *lost += 1 };
     }
     if let Some(lossy) = LOSSY.get_ptr_mut(0) {
+        // SAFETY: an array slot valid while the map lives; every writer
+        // stores the same value, so a race between CPUs loses nothing.
         unsafe { *lossy = 1 };
     }
 }
@@ -126,6 +131,8 @@ fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
         count_lost();
         return;
     };
+    // SAFETY: the reserved ring-buffer entry is ours until submitted, sized
+    // and aligned for a Record.
     let record = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(record, record_kind, sock);
     fill(record);
@@ -144,6 +151,8 @@ fn emit_with_stack(
         count_lost();
         return;
     };
+    // SAFETY: as for a Record: the reserved entry is ours, sized and
+    // aligned for a StackedRecord.
     let stacked = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(&mut stacked.record, record_kind, sock);
     fill(&mut stacked.record);
@@ -157,11 +166,14 @@ fn emit_with_stack(
 fn fill_stack(ctx: &impl EbpfContext, stack: &mut [u64; STACK_DEPTH]) -> i32 {
     let buffer = stack.as_mut_ptr().cast::<c_void>();
     let size = (STACK_DEPTH * core::mem::size_of::<u64>()) as u32;
+    // SAFETY: `buffer` is `size` bytes of `stack`, which the helper writes
+    // at most; the context is the program's own.
     unsafe { bpf_get_stack(ctx.as_ptr(), buffer, size, 0) as i32 }
 }
 
 #[inline(always)]
 fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8) {
+    // SAFETY: a helper without arguments.
     record.ts_ns = unsafe { bpf_ktime_get_ns() };
     record.sock = sock as u64;
     record.pid_tgid = bpf_get_current_pid_tgid();
@@ -396,6 +408,7 @@ fn on_drop_without_reason(ctx: &impl Hook) -> i32 {
 /// `rx_sk` is the receiving socket where the kernel names it.
 #[inline(always)]
 fn on_drop(ctx: &impl Hook, reason: u32, rx_sk: *const u8) -> i32 {
+    // SAFETY: a plain static that userspace fills before load.
     let filter = unsafe { core::ptr::read_volatile(&raw const DROP_FILTER) };
     if filter.is_noise(reason) {
         return 0;
@@ -413,6 +426,8 @@ fn on_drop(ctx: &impl Hook, reason: u32, rx_sk: *const u8) -> i32 {
         count_lost();
         return 0;
     };
+    // SAFETY: as for a Record: the reserved entry is ours, sized and
+    // aligned for a DropRecord.
     let dropped = unsafe { &mut *entry.as_mut_ptr() };
     let record = &mut dropped.record;
     fill_header(record, kind::DROP, sk);

@@ -22,17 +22,14 @@ use crate::{
         stall::{StallChange, StallWatch},
         table::{Applied, Capacity, ConnectionTable},
     },
-    output::{
-        json::{self, Totals},
-        json_health,
-    },
-    session::{Session, Step, Stop},
-    source::{Batch, SourceInfo},
+    output::{json, json_health},
+    session::{Ended, Session, Step},
+    source::{Batch, Delivered, SourceInfo},
 };
 
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
-pub struct Options {
+pub struct StreamOptions {
     pub duration: Option<Duration>,
     pub filter: Filter,
     /// Print a `sockinfo` line per matching flow at every survey.
@@ -41,21 +38,11 @@ pub struct Options {
     pub capacity: Capacity,
 }
 
-/// Why the run ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ended {
-    Duration,
-    Signal,
-    SourceDone,
-    /// Nobody reads stdout any more (e.g. `| head`).
-    OutputClosed,
-}
-
 /// Runs until done; the source's channel is dropped on return, which stops it.
 pub async fn run(
     events: mpsc::Receiver<Batch>,
     source: &SourceInfo,
-    options: &Options,
+    options: &StreamOptions,
     out: &mut impl Write,
 ) -> anyhow::Result<Ended> {
     match print(events, source, options, out).await {
@@ -67,7 +54,7 @@ pub async fn run(
 async fn print(
     events: mpsc::Receiver<Batch>,
     source: &SourceInfo,
-    options: &Options,
+    options: &StreamOptions,
     out: &mut impl Write,
 ) -> io::Result<Ended> {
     let mut session = Session::new(
@@ -78,7 +65,7 @@ async fn print(
     )?;
     let mut printer = Printer {
         collected: Collected::new(ConnectionTable::new(options.capacity)),
-        totals: Totals::default(),
+        totals: Delivered::default(),
         filter: &options.filter,
         sockinfo: options.sockinfo,
         survey_failures: Vec::new(),
@@ -129,18 +116,9 @@ async fn print(
     Ok(ended)
 }
 
-impl From<Stop> for Ended {
-    fn from(stop: Stop) -> Self {
-        match stop {
-            Stop::Duration => Self::Duration,
-            Stop::Signal => Self::Signal,
-        }
-    }
-}
-
 struct Printer<'a> {
     collected: Collected,
-    totals: Totals,
+    totals: Delivered,
     filter: &'a Filter,
     sockinfo: bool,
     /// The latest survey's failures, said once each time they change.

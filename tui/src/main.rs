@@ -90,7 +90,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             return launch::run(events, source, &info, settings).await;
         }
-        let options = json_stream::Options {
+        let options = json_stream::StreamOptions {
             duration: cli.duration,
             filter,
             sockinfo: cli.sockinfo,

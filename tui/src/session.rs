@@ -33,6 +33,30 @@ pub enum Stop {
     Signal,
 }
 
+/// Why a loop over a source ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// The user quit the screen.
+    Quit,
+    Duration,
+    Signal,
+    /// The source sent everything it had (a recording's end).
+    SourceDone,
+    /// The source failed; what it sent before still counts.
+    SourceFailed(anyhow::Error),
+    /// Nobody reads the output any more (`--json | head`).
+    OutputClosed,
+}
+
+impl From<Stop> for Ended {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Duration => Self::Duration,
+            Stop::Signal => Self::Signal,
+        }
+    }
+}
+
 pub struct Session {
     events: mpsc::Receiver<Batch>,
     open: bool,

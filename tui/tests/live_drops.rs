@@ -251,10 +251,8 @@ fn send_old_timestamp_segment(from: Ipv4Addr, sport: u16, to: Ipv4Addr, dport: u
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec it is given.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) },
-        0
-    );
+    let read = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(read, 0);
     let now_ms = (now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000) as u32;
     let tsval = now_ms.wrapping_sub(100_000);
     let mut segment = Vec::with_capacity(33);

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{
     host,
-    run::{self, Ended, Options},
+    run::{self, ScreenOptions},
     snapshot::write_exact,
     state::{SourceHeader, State},
 };
@@ -18,6 +18,7 @@ use crate::{
         filter::Filter,
         table::{Capacity, ConnectionTable},
     },
+    session::Ended,
     source::{Batch, SourceInfo, clock::wall_now, survey::Watch},
     ui,
 };
@@ -55,7 +56,7 @@ pub async fn run(
     state.observed = Observed::new(ConnectionTable::new(settings.capacity));
     state.utc_offset = host::utc_offset();
     state.color = std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let options = Options {
+    let options = ScreenOptions {
         refresh: settings.refresh,
         duration: settings.duration,
         snapshot_dir: settings.snapshot_dir,

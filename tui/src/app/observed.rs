@@ -18,8 +18,7 @@ use crate::{
         listeners::Listeners,
         table::{ConnectionTable, TableCounts},
     },
-    output::json::Totals,
-    source::Batch,
+    source::{Batch, Delivered},
 };
 
 /// How long a finished connect attempt stays in the SYN_SENT pane.
@@ -152,7 +151,7 @@ pub struct Observed {
     /// The table and the aggregates, fed as `--json` feeds its own.
     pub collected: Collected,
     pub recent: Recent,
-    pub totals: Totals,
+    pub totals: Delivered,
     pub rate: Rate,
     /// The source's time: the wall clock live, the recording's in a replay.
     pub now: Nanos,
@@ -262,7 +261,7 @@ pub struct View<'a> {
     pub destinations: &'a Destinations,
     pub listeners: &'a Listeners,
     pub counters: &'a NamespaceCounters,
-    pub totals: Totals,
+    pub totals: Delivered,
     pub counts: TableCounts,
     pub events_per_sec: f64,
     pub now: Nanos,

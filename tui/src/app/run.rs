@@ -24,7 +24,7 @@ use super::{
     view::format,
 };
 use crate::{
-    session::{Session, Step, Stop},
+    session::{Ended, Session, Step, Stop},
     source::{
         Batch,
         clock::{Clock, wall_now},
@@ -36,7 +36,7 @@ use crate::{
 /// How often ages and the event rate move on.
 const CLOCK_TICK: Duration = Duration::from_secs(1);
 
-pub struct Options {
+pub struct ScreenOptions {
     /// Shortest time between two redraws for new data.
     pub refresh: Duration,
     /// Stop after this long.
@@ -49,25 +49,13 @@ pub struct Options {
     pub watch: Watch,
 }
 
-/// Why the loop ended.
-#[derive(Debug)]
-pub enum Ended {
-    Quit,
-    Duration,
-    Signal,
-    /// The source sent everything it had (a recording's end).
-    SourceDone,
-    /// The source failed; what it sent before stays on screen.
-    SourceFailed(anyhow::Error),
-}
-
 /// Runs the interactive screen until the user quits, the duration ends
 /// or a signal arrives. The terminal is restored on every way out.
 pub async fn screen(
     events: mpsc::Receiver<Batch>,
     source: impl Future<Output = anyhow::Result<()>>,
     state: &mut State,
-    options: &Options,
+    options: &ScreenOptions,
 ) -> anyhow::Result<Ended> {
     let mut tty = Tty::open().context("cannot use this terminal (is stdout a terminal?)")?;
     run(events, source, state, options, Some(&mut tty)).await
@@ -79,7 +67,7 @@ pub async fn offscreen(
     events: mpsc::Receiver<Batch>,
     source: impl Future<Output = anyhow::Result<()>>,
     state: &mut State,
-    options: &Options,
+    options: &ScreenOptions,
 ) -> anyhow::Result<Ended> {
     run(events, source, state, options, None).await
 }
@@ -88,7 +76,7 @@ async fn run(
     events: mpsc::Receiver<Batch>,
     source: impl Future<Output = anyhow::Result<()>>,
     state: &mut State,
-    options: &Options,
+    options: &ScreenOptions,
     mut tty: Option<&mut Tty>,
 ) -> anyhow::Result<Ended> {
     let mut session = Session::new(
@@ -200,7 +188,7 @@ fn source_done(state: &mut State, failed: bool) {
 
 /// Writes the view as it is on screen to a new file in the snapshot
 /// directory, and says where (or why not) on the status line.
-fn snapshot(state: &mut State, options: &Options, width: u16, height: u16) {
+fn snapshot(state: &mut State, options: &ScreenOptions, width: u16, height: u16) {
     let taken = wall_now();
     let text = ui::text::snapshot(state, width, height, taken);
     let stem = format!("tcpscope-{}", format::file_stamp(taken, state.utc_offset));

@@ -54,13 +54,13 @@ impl Dropped {
 
 /// A count and the drops of the last [`RATE_WINDOW`] seconds, by second.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
+pub struct RatedCount {
     pub count: u64,
     /// (second, drops in it), one slot per second of the window.
     seconds: [(u64, u32); RATE_WINDOW as usize],
 }
 
-impl Tally {
+impl RatedCount {
     fn add(&mut self, at: Nanos) {
         self.count += 1;
         let second = at / SECOND;
@@ -87,7 +87,7 @@ impl Tally {
 /// Counts by key, bounded: at [`KEYS`] the least-counted eighth goes.
 #[derive(Debug, Clone)]
 struct Tallies<K> {
-    by: HashMap<K, Tally>,
+    by: HashMap<K, RatedCount>,
 }
 
 impl<K> Default for Tallies<K> {
@@ -133,7 +133,7 @@ pub struct Drops {
 
 /// What the page shows: counts with drops per second, most first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Summary<'a> {
+pub struct DropCounts<'a> {
     pub by_reason: Vec<(Arc<str>, u64, f64)>,
     pub by_destination: Vec<(SocketAddr, u64, f64)>,
     /// Newest first.
@@ -169,7 +169,7 @@ impl Drops {
     }
 
     /// The counts and newest drops that pass `filter`, at `now`.
-    pub fn summary(&self, filter: &Filter, now: Nanos) -> Summary<'_> {
+    pub fn summary(&self, filter: &Filter, now: Nanos) -> DropCounts<'_> {
         let newest: Vec<&Dropped> = self
             .newest
             .iter()
@@ -177,7 +177,7 @@ impl Drops {
             .filter(|dropped| filter.matches(&dropped.subject()))
             .collect();
         if filter.is_empty() {
-            return Summary {
+            return DropCounts {
                 by_reason: self.by_reason.sorted(now),
                 by_destination: self.by_destination.sorted(now),
                 newest,
@@ -190,7 +190,7 @@ impl Drops {
             by_reason.add(&dropped.drop.reason, dropped.at);
             by_destination.add(&dropped.remote, dropped.at);
         }
-        Summary {
+        DropCounts {
             by_reason: by_reason.sorted(now),
             by_destination: by_destination.sorted(now),
             newest,

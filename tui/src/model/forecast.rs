@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{
     event::{Nanos, RetransmitCause, SocketLimits, TcpState},
     flow::{Flow, RetransmitRecord},
-    giveup::{self, Limits, Observed, Phase},
+    giveup::{self, Limits, Phase, SeenRetransmit},
 };
 
 /// A retransmission the kernel has not made yet.
@@ -69,10 +69,10 @@ fn project(flow: &Flow) -> Option<Forecast> {
     let last = timer.last()?;
     let model_limits = model_limits(phase, &limits, timer[0]);
     let anchor = episode_start(&model_limits, &limits, last, timer[0]);
-    let observed: Vec<Observed> = timer
+    let observed: Vec<SeenRetransmit> = timer
         .iter()
         .map(|record| {
-            let observed = Observed::from_ms(
+            let observed = SeenRetransmit::from_ms(
                 u32::from(record.retransmits).max(1),
                 record.rto_ms,
                 ns_to_ms(record.at.saturating_sub(anchor)),

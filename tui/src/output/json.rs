@@ -13,7 +13,7 @@ use crate::{
         forecast::Forecast,
         table::{Applied, TableCounts},
     },
-    source::SourceInfo,
+    source::{Delivered, SourceInfo},
     wire::{
         self, CountersLine, DestinationLine, DropLine, Endpoints, EventFields, FlowEndLine,
         FlowLine, Line, ProbeFailure, RetransmitLine, SockinfoLine, StateLine, StatsLine,
@@ -72,7 +72,7 @@ pub fn event_line(event: &Event, applied: &Applied, forecast: Option<&Forecast>)
             tlp: retransmit.cause == RetransmitCause::LossProbe,
             cause: retransmit.cause.name().to_string(),
             state: retransmit.state.map(|state| state.name().to_string()),
-            limits: retransmit.limits.as_ref().map(wire::Limits::from),
+            limits: retransmit.limits.as_ref().map(wire::LimitsField::from),
             give_up_earliest: give_up.earliest,
             give_up_latest: give_up.latest,
             give_up_error: give_up.error,
@@ -168,31 +168,12 @@ pub fn sockinfo_line(flow: &Flow) -> Option<String> {
     Some(line.to_json())
 }
 
-/// Totals since start, for the `stats` line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub events: u64,
-    pub lost: u64,
-    pub malformed: u64,
-    /// Network namespaces the latest survey could not read.
-    pub netns_unreadable: u64,
-}
-
-impl Totals {
-    /// Takes a batch's running totals and what its survey could not read.
-    pub fn take(&mut self, batch: &crate::source::Batch) {
-        self.events += batch.events.len() as u64;
-        self.lost = batch.lost;
-        self.malformed = batch.malformed;
-        if let Some(survey) = &batch.survey
-            && survey.scope != crate::model::socket::Scope::Watched
-        {
-            self.netns_unreadable = survey.failures.len() as u64;
-        }
-    }
-}
-
-pub fn stats_line(at: Nanos, totals: Totals, counts: TableCounts, source: &SourceInfo) -> String {
+pub fn stats_line(
+    at: Nanos,
+    totals: Delivered,
+    counts: TableCounts,
+    source: &SourceInfo,
+) -> String {
     let line = Line::Stats(StatsLine {
         ts: rfc3339(at),
         events: totals.events,
@@ -281,7 +262,7 @@ mod tests {
 
     #[test]
     fn unreadable_namespaces_are_counted_until_a_full_survey_reads_them() {
-        let mut totals = Totals::default();
+        let mut totals = Delivered::default();
         totals.take(&surveyed(
             Scope::Initial,
             &["netns 1: EPERM", "netns 2: EPERM"],

@@ -27,6 +27,31 @@ pub struct Batch {
     pub survey: Option<Survey>,
 }
 
+/// What a source delivered since start, and what it could not: the
+/// `stats` line and the header report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub events: u64,
+    pub lost: u64,
+    pub malformed: u64,
+    /// Network namespaces the latest survey could not read.
+    pub netns_unreadable: u64,
+}
+
+impl Delivered {
+    /// Takes a batch's running totals and what its survey could not read.
+    pub fn take(&mut self, batch: &Batch) {
+        self.events += batch.events.len() as u64;
+        self.lost = batch.lost;
+        self.malformed = batch.malformed;
+        if let Some(survey) = &batch.survey
+            && survey.scope != crate::model::socket::Scope::Watched
+        {
+            self.netns_unreadable = survey.failures.len() as u64;
+        }
+    }
+}
+
 /// What a running source says about itself, for the header and stats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceInfo {

@@ -62,7 +62,7 @@ pub struct Replay {
 
 /// What one line of a recording holds.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Record {
+pub enum Recorded {
     Event(Event),
     /// A line of the survey at `ts`.
     Survey {
@@ -85,7 +85,7 @@ pub enum Record {
     },
 }
 
-impl Record {
+impl Recorded {
     fn ts(&self) -> Nanos {
         match self {
             Self::Event(event) => event.ts,
@@ -180,25 +180,25 @@ impl Replay {
             // A survey's lines follow the events before it; the next event
             // or a later survey's line ends it.
             match record {
-                Record::Event(event) => {
+                Recorded::Event(event) => {
                     if !send_survey(&sink, &mut batch, surveys.finish()).await {
                         return Ok(());
                     }
                     batch.events.push(event);
                 }
-                Record::Survey { ts, line } => {
+                Recorded::Survey { ts, line } => {
                     if !send_survey(&sink, &mut batch, surveys.add(ts, line)).await {
                         return Ok(());
                     }
                 }
-                Record::Stats {
+                Recorded::Stats {
                     lost, malformed, ..
                 } => {
                     batch.lost = lost;
                     batch.malformed = malformed + unknown;
                 }
-                Record::Skipped { .. } => {}
-                Record::Unknown { .. } => {
+                Recorded::Skipped { .. } => {}
+                Recorded::Unknown { .. } => {
                     unknown += 1;
                     batch.malformed += 1;
                 }
@@ -338,12 +338,12 @@ fn recorded_probes(first_line: &str) -> Vec<ProbeStatus> {
 
 /// Parses one line of a `tcpscope --json` recording; the error says what
 /// is wrong with it.
-pub fn parse_line(text: &str) -> Result<Record, String> {
+pub fn parse_line(text: &str) -> Result<Recorded, String> {
     let head = Head::read(text)?;
     let ts = parse_rfc3339(&head.ts)
         .ok_or_else(|| format!("ts {:?} is not an RFC 3339 time", head.ts))?;
     if DERIVED_KINDS.contains(&head.kind.as_str()) {
-        return Ok(Record::Skipped { ts });
+        return Ok(Recorded::Skipped { ts });
     }
     let (fields, kind) = match Line::read(text, &head)? {
         Line::State(line) => {
@@ -393,21 +393,21 @@ pub fn parse_line(text: &str) -> Result<Record, String> {
             (line.event, kind)
         }
         Line::Stats(line) => {
-            return Ok(Record::Stats {
+            return Ok(Recorded::Stats {
                 ts,
                 lost: line.lost,
                 malformed: line.malformed,
             });
         }
-        Line::Unknown => return Ok(Record::Unknown { ts }),
+        Line::Unknown => return Ok(Recorded::Unknown { ts }),
         survey => {
             return match replay_survey::survey_line(survey) {
-                Some(line) => Ok(Record::Survey { ts, line: line? }),
-                None => Ok(Record::Skipped { ts }),
+                Some(line) => Ok(Recorded::Survey { ts, line: line? }),
+                None => Ok(Recorded::Skipped { ts }),
             };
         }
     };
-    Ok(Record::Event(event(ts, fields, kind)?))
+    Ok(Recorded::Event(event(ts, fields, kind)?))
 }
 
 /// The event of `kind` that `fields` place.

@@ -6,7 +6,7 @@ use super::*;
 use crate::{
     model::{collected::Collected, counters::Snapshot, socket::NamespaceLimits},
     output::{json, json_health},
-    source::replay::{Record, parse_line},
+    source::replay::{Recorded, parse_line},
 };
 
 const SECOND: Nanos = 1_000_000_000;
@@ -121,7 +121,7 @@ fn replay(lines: &[String]) -> Vec<Survey> {
     let mut gathered = Vec::new();
     for line in lines {
         match parse_line(line) {
-            Ok(Record::Survey { ts, line }) => gathered.extend(surveys.add(ts, line)),
+            Ok(Recorded::Survey { ts, line }) => gathered.extend(surveys.add(ts, line)),
             other => panic!("{line} read as {other:?}"),
         }
     }

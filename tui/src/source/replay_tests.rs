@@ -39,7 +39,7 @@ fn event(kind: EventKind) -> Event {
 fn round_trip(original: &Event) -> Event {
     let line = event_line(original, original.task.as_ref());
     match parse_line(&line) {
-        Ok(Record::Event(event)) => event,
+        Ok(Recorded::Event(event)) => event,
         other => panic!("{line} parsed as {other:?}"),
     }
 }
@@ -134,7 +134,7 @@ fn stats_lines_carry_the_totals_and_flow_ends_are_skipped() {
     let stats = r#"{"kind":"stats","ts":"2026-11-22T20:17:01.393046Z","events":9,"lost":7,"malformed":2,"flows_live":0,"flows_ended":0,"flows_evicted":0,"probes_attached":6,"probes_failed":[]}"#;
     assert!(matches!(
         parse_line(stats),
-        Ok(Record::Stats {
+        Ok(Recorded::Stats {
             lost: 7,
             malformed: 2,
             ..
@@ -155,7 +155,10 @@ fn stats_lines_carry_the_totals_and_flow_ends_are_skipped() {
         stack: None,
     });
     let line = flow_end_line(&ended).expect("an ended flow has a flow_end line");
-    assert_eq!(parse_line(&line), Ok(Record::Skipped { ts: 1_000_000_000 }));
+    assert_eq!(
+        parse_line(&line),
+        Ok(Recorded::Skipped { ts: 1_000_000_000 })
+    );
 }
 
 #[test]

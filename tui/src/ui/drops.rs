@@ -27,12 +27,13 @@ use super::{
     stack,
     theme::Theme,
 };
-use crate::{
-    app::{
-        state::State,
-        view::{Tone, format, window_start},
+use crate::app::{
+    state::State,
+    view::{
+        Tone,
+        drops::{self, CountRow},
+        window_start,
     },
-    model::drops::Dropped,
 };
 
 /// Rows of the reason and destination tables, at most.
@@ -41,7 +42,7 @@ const SUMMARY_ROWS: u16 = 8;
 pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = Theme::new(state.color);
     let view = state.view();
-    let summary = view.drops.summary(&state.filter, view.now);
+    let summary = drops::page(&view, &state.filter);
     let cursor = state
         .cursors
         .drops
@@ -53,20 +54,10 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         Layout::vertical([Constraint::Length(summary_height), Constraint::Min(0)]).areas(area);
     let [reasons, destinations] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
-    let total: u64 = summary.by_reason.iter().map(|(_, count, _)| count).sum();
-    let scope = if summary.all {
-        ""
-    } else {
-        " of the newest, filtered"
-    };
-    let rate = |per_second: f64| format!("{per_second:.1}");
     counts_table(
-        format!("Drops by reason ({total}{scope})"),
+        format!("Drops by reason ({}{})", summary.total, summary.scope),
         ("Reason", 12, 32),
-        summary
-            .by_reason
-            .iter()
-            .map(|(reason, count, per_second)| (reason.to_string(), *count, rate(*per_second))),
+        summary.by_reason,
         reasons,
         buf,
         &theme,
@@ -74,10 +65,7 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     counts_table(
         "By destination".to_string(),
         ("Remote", 15, 47),
-        summary
-            .by_destination
-            .iter()
-            .map(|(remote, count, per_second)| (format::addr(*remote), *count, rate(*per_second))),
+        summary.by_destination,
         destinations,
         buf,
         &theme,
@@ -104,7 +92,19 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
         .iter()
         .skip(start)
         .take(height)
-        .map(|dropped| (Tone::Normal, cells(dropped, state.utc_offset)))
+        .map(|dropped| {
+            let row = drops::row(dropped, state.utc_offset);
+            let cells = vec![
+                row.when,
+                row.netns,
+                row.local,
+                row.remote,
+                row.flags,
+                row.reason,
+                row.location,
+            ];
+            (Tone::Normal, cells)
+        })
         .collect();
     let focused = true;
     Rows {
@@ -129,25 +129,11 @@ pub fn render(state: &State, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// One row of the newest drops.
-fn cells(dropped: &Dropped, utc_offset: i64) -> Vec<String> {
-    let direction = if dropped.drop.outgoing { " out" } else { "" };
-    vec![
-        format::time_of_day(dropped.at, utc_offset),
-        dropped.netns.to_string(),
-        format::addr(dropped.local),
-        format::addr(dropped.remote),
-        format!("{}{direction}", dropped.drop.flags),
-        dropped.drop.reason.to_string(),
-        dropped.drop.location.to_string(),
-    ]
-}
-
 /// A table of counts with drops per second, most first.
 fn counts_table(
     title: String,
     (heading, min, max): (&'static str, u16, u16),
-    rows: impl Iterator<Item = (String, u64, String)>,
+    rows: Vec<CountRow>,
     area: Rect,
     buf: &mut Buffer,
     theme: &Theme,
@@ -158,8 +144,9 @@ fn counts_table(
         column("/s", 3, 8),
     ];
     let rows = rows
+        .into_iter()
         .take(usize::from(SUMMARY_ROWS))
-        .map(|(key, count, rate)| (Tone::Normal, vec![key, format::count(count), rate]))
+        .map(|row| (Tone::Normal, vec![row.key, row.count, row.per_second]))
         .collect();
     Rows {
         columns: &columns,

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Endpoints, flows::Limits};
+use super::{Endpoints, flows::LimitsField};
 
 /// What every event line carries first.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -47,7 +47,7 @@ pub struct RetransmitLine {
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limits: Option<Limits>,
+    pub limits: Option<LimitsField>,
     /// When the kernel will give up on the flow, if nothing answers.
     #[serde(default)]
     pub give_up_earliest: Option<String>,

@@ -107,7 +107,7 @@ pub struct TcpInfo {
 /// What bounds a socket's retransmissions, so that a replay forecasts
 /// like the live view.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct LimitsField {
     pub retries2: u8,
     pub syn_retries: u8,
     pub synack_retries: u8,
@@ -171,7 +171,7 @@ same_fields!(
 
 same_fields!(
     SocketLimits,
-    Limits,
+    LimitsField,
     [
         retries2,
         syn_retries,

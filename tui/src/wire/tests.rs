@@ -68,7 +68,7 @@ fn some(value: &str) -> Option<String> {
 /// hide its name from the snapshot).
 fn samples() -> Vec<Line> {
     let ts = event().ts;
-    let limits = Limits {
+    let limits = LimitsField {
         retries2: 15,
         syn_retries: 6,
         synack_retries: 5,

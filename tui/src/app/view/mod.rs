@@ -6,7 +6,9 @@
 
 pub mod attempts;
 pub mod closed;
+pub mod counters;
 pub mod destinations;
+pub mod drops;
 pub mod flows;
 pub mod format;
 pub mod listeners;

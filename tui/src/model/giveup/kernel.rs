@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{
-    ETIMEDOUT, GiveUpRule, GiveUpWindow, Limits, Observed, Phase, Planned, REQUEST_DROPPED,
-    RTO_MAX_FLOOR, Schedule, TCP_RESOURCE_PROBE_INTERVAL, TCP_RTO_MAX, TCP_RTO_MIN,
+    ETIMEDOUT, GiveUpRule, GiveUpWindow, Limits, Phase, Planned, REQUEST_DROPPED, RTO_MAX_FLOOR,
+    Schedule, SeenRetransmit, TCP_RESOURCE_PROBE_INTERVAL, TCP_RTO_MAX, TCP_RTO_MIN,
     USER_TIMEOUT_MAX,
 };
 
@@ -85,14 +85,14 @@ impl Model {
     }
 
     /// From a retransmission the flow has made.
-    pub(super) fn after(&self, last: &Observed) -> Schedule {
+    pub(super) fn after(&self, last: &SeenRetransmit) -> Schedule {
         self.run(Vec::new(), self.firing_after(last))
     }
 
     /// The give-up window from `last` on when every retransmission after it
     /// fails on this host too: the timer comes back every probe interval,
     /// each firing counting one more, until the count or the budget ends.
-    pub(super) fn after_congested(&self, last: &Observed) -> GiveUpWindow {
+    pub(super) fn after_congested(&self, last: &SeenRetransmit) -> GiveUpWindow {
         let first = self.firing_after(last);
         // The RTO stays put, so the budget does too: count the firings
         // until the count or the budget ends, without firing them one by one.
@@ -132,7 +132,7 @@ impl Model {
 
     /// The timer armed after `last`: backed off when it went out, the probe
     /// interval when local congestion kept it.
-    fn firing_after(&self, last: &Observed) -> Firing {
+    fn firing_after(&self, last: &SeenRetransmit) -> Firing {
         let rto = last.rto.clamp(self.floor, self.limits.rto_max);
         let n = last.n.max(1);
         match last.sent {

@@ -172,7 +172,7 @@ pub struct Planned {
 
 /// A retransmission a live flow has made, as the probes report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observed {
+pub struct SeenRetransmit {
     /// icsk_retransmits at tcp:tcp_retransmit_skb.
     pub n: u32,
     /// icsk_rto at tcp:tcp_retransmit_skb: the timeout that just expired.
@@ -185,7 +185,7 @@ pub struct Observed {
     pub sent: bool,
 }
 
-impl Observed {
+impl SeenRetransmit {
     /// From the probes' millisecond values, for a retransmission that went
     /// out.
     pub fn from_ms(n: u32, rto_ms: u32, at_ms: u32) -> Self {
@@ -298,7 +298,7 @@ pub fn schedule(limits: &Limits) -> Schedule {
 /// yet this is [`schedule`]. When one of `done` was not sent, local
 /// congestion may go on: the window then also holds the give-up of a
 /// course where every later retransmission fails as well.
-pub fn project(limits: &Limits, done: &[Observed]) -> Schedule {
+pub fn project(limits: &Limits, done: &[SeenRetransmit]) -> Schedule {
     let model = kernel::Model::new(limits);
     let Some(last) = done.iter().max_by_key(|observed| (observed.n, observed.at)) else {
         return model.schedule();

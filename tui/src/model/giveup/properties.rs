@@ -123,8 +123,8 @@ proptest! {
         let last = planned[pick % planned.len()];
         let rto = last.rto.as_millis() as u32;
         let at = last.at.as_millis() as u32;
-        let sent = project(&limits, &[Observed::from_ms(last.n, rto, at)]).give_up;
-        let kept = project(&limits, &[Observed::from_ms(last.n, rto, at).not_sent()]).give_up;
+        let sent = project(&limits, &[SeenRetransmit::from_ms(last.n, rto, at)]).give_up;
+        let kept = project(&limits, &[SeenRetransmit::from_ms(last.n, rto, at).not_sent()]).give_up;
         prop_assert!(kept.earliest <= sent.earliest, "{sent:?} / {kept:?}");
         prop_assert!(kept.earliest <= kept.expected && kept.expected <= kept.latest, "{kept:?}");
     }

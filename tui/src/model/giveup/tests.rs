@@ -337,7 +337,7 @@ fn projecting_from_a_planned_retransmission_keeps_the_plan() {
     // The 10th retransmission goes out at 204.4 s after a 102.4 s RTO.
     let limits = established(15, ms(200));
     let planned = schedule(&limits);
-    let done = [Observed::from_ms(10, 102_400, 204_400)];
+    let done = [SeenRetransmit::from_ms(10, 102_400, 204_400)];
     let projected = project(&limits, &done);
     assert_eq!(projected.retransmissions, planned.retransmissions[10..]);
     assert_eq!(projected.give_up, planned.give_up);
@@ -351,9 +351,9 @@ fn projecting_from_a_live_rto_stays_anchored_at_the_first_retransmission() {
     // first firing past the 924.6 s budget.
     let limits = established(15, ms(200));
     let done = [
-        Observed::from_ms(3, 1_000, 2_000),
-        Observed::from_ms(1, 200, 0),
-        Observed::from_ms(2, 500, 500),
+        SeenRetransmit::from_ms(3, 1_000, 2_000),
+        SeenRetransmit::from_ms(1, 200, 0),
+        SeenRetransmit::from_ms(2, 500, 500),
     ];
     let projected = project(&limits, &done);
     assert_eq!(
@@ -367,7 +367,7 @@ fn projecting_from_a_live_rto_stays_anchored_at_the_first_retransmission() {
 #[test]
 fn projecting_a_connect_inside_its_linear_timeouts() {
     let limits = Limits::new(Phase::SynSent);
-    let projected = project(&limits, &[Observed::from_ms(2, 1_000, 1_000)]);
+    let projected = project(&limits, &[SeenRetransmit::from_ms(2, 1_000, 1_000)]);
     let at: Vec<u128> = [2, 3, 4, 6, 10, 18, 34, 66].map(|s| s * 1_000).into();
     assert_eq!(at_ms(&projected), at);
     assert_eq!(window_ms(&projected.give_up), (130_000, 130_000, 130_000));
@@ -466,8 +466,8 @@ fn a_syn_kept_on_the_host_counts_and_comes_back_in_500ms() {
     // with 2 counted and the RTO still 2 s.
     let limits = syn_sent(3, 0);
     let done = [
-        Observed::from_ms(1, 1_000, 0),
-        Observed::from_ms(2, 2_000, 2_000).not_sent(),
+        SeenRetransmit::from_ms(1, 1_000, 0),
+        SeenRetransmit::from_ms(2, 2_000, 2_000).not_sent(),
     ];
     let projected = project(&limits, &done);
     // The 3rd at +2.5 s; sent, its RTO doubles to 4 s, and the firing at
@@ -485,9 +485,9 @@ fn a_syn_kept_on_the_host_counts_and_comes_back_in_500ms() {
 fn once_the_count_is_spent_by_kept_syns_the_next_firing_gives_up() {
     let limits = syn_sent(3, 0);
     let done = [
-        Observed::from_ms(1, 1_000, 0),
-        Observed::from_ms(2, 2_000, 2_000).not_sent(),
-        Observed::from_ms(3, 2_000, 2_500).not_sent(),
+        SeenRetransmit::from_ms(1, 1_000, 0),
+        SeenRetransmit::from_ms(2, 2_000, 2_000).not_sent(),
+        SeenRetransmit::from_ms(3, 2_000, 2_500).not_sent(),
     ];
     let projected = project(&limits, &done);
     assert!(projected.retransmissions.is_empty(), "{projected:?}");
@@ -497,7 +497,7 @@ fn once_the_count_is_spent_by_kept_syns_the_next_firing_gives_up() {
 #[test]
 fn sent_retransmissions_alone_leave_the_window_as_it_was() {
     let limits = syn_sent(3, 0);
-    let done = [Observed::from_ms(2, 2_000, 2_000)];
+    let done = [SeenRetransmit::from_ms(2, 2_000, 2_000)];
     let projected = project(&limits, &done);
     assert_eq!(window_ms(&projected.give_up), (14_000, 14_000, 14_000));
 }
@@ -509,11 +509,11 @@ fn local_congestion_of_an_established_flow_keeps_its_time_budget() {
     // past +3 s gives up; the window opens with the budget.
     let limits = established(3, ms(200));
     let done = [
-        Observed::from_ms(1, 200, 0),
-        Observed::from_ms(2, 400, 600).not_sent(),
+        SeenRetransmit::from_ms(1, 200, 0),
+        SeenRetransmit::from_ms(2, 400, 600).not_sent(),
     ];
     let projected = project(&limits, &done);
-    let normal = project(&limits, &[Observed::from_ms(2, 400, 600)]);
+    let normal = project(&limits, &[SeenRetransmit::from_ms(2, 400, 600)]);
     assert_eq!(projected.give_up.earliest, secs(3));
     assert!(projected.give_up.latest >= normal.give_up.latest);
     assert_eq!(projected.give_up.rule, GiveUpRule::RetryBudget);

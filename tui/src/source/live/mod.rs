@@ -176,7 +176,7 @@ impl Live {
         let mut drain = time::interval(DRAIN_EVERY);
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let (lost, malformed) = (0, 0);
-        let mut totals = Totals { lost, malformed };
+        let mut totals = Undelivered { lost, malformed };
         let mut surveys = match self.surveyor.take() {
             Some(surveyor) => {
                 spawn_surveys(surveyor, self.watch.clone(), self.monotonic_to_wall_ns)?
@@ -269,12 +269,12 @@ fn read_btf(file: Option<&Path>, kernel_btf: bool) -> anyhow::Result<Option<btf_
 
 /// What the source could not deliver so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Totals {
+struct Undelivered {
     lost: u64,
     malformed: u64,
 }
 
-impl Totals {
+impl Undelivered {
     fn batch(self, events: Vec<Event>, survey: Option<Survey>) -> Batch {
         Batch {
             events,
