@@ -28,6 +28,11 @@ if ! rustup component list --toolchain "$BPF_TOOLCHAIN" --installed 2>/dev/null 
   log "installing the $BPF_TOOLCHAIN toolchain with rust-src"
   rustup toolchain install "$BPF_TOOLCHAIN" --profile minimal --component rust-src
 fi
+# Clippy for the probes' own code, which only exists for the BPF target.
+if ! rustup component list --toolchain "$BPF_TOOLCHAIN" --installed 2>/dev/null | grep -q '^clippy'; then
+  log "adding clippy to $BPF_TOOLCHAIN (lints the probes)"
+  rustup component add --toolchain "$BPF_TOOLCHAIN" clippy
+fi
 llvm_of_toolchain=$(rustup run "$BPF_TOOLCHAIN" rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 if [ "$llvm_of_toolchain" != "$LLVM_MAJOR" ]; then
   log "$BPF_TOOLCHAIN uses LLVM $llvm_of_toolchain, but bpf-linker is built for LLVM $LLVM_MAJOR"
