@@ -1,5 +1,5 @@
-//! The command line: parsed by clap, then checked into one [`Options`]
-//! value so that the rest of the program never sees an invalid setting.
+//! The command line: parsed by clap into [`Cli`], which checks what clap
+//! cannot (the filter's language) before anything starts.
 
 use std::{path::PathBuf, time::Duration};
 

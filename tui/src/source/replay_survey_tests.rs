@@ -93,7 +93,7 @@ fn recorded_surveys() -> [Survey; 2] {
 }
 
 /// What `tcpscope --json --sockinfo` prints of each survey, as the
-/// headless printer orders it: flows found at start, counters, listeners
+/// `--json` stream orders it: flows found at start, counters, listeners
 /// in trouble, then `sockinfo` lines.
 fn print(collected: &mut Collected, survey: &Survey) -> Vec<String> {
     let mut lines = Vec::new();
