@@ -11,6 +11,7 @@ mod support;
 
 use serde_json::Value;
 use std::io::Read;
+use std::os::fd::AsRawFd as _;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,14 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
     let lab = Lab::new("storm");
     let server = SocketAddr::new(lab.server_addr(false), PORT);
     let listener = listen_in(&lab.server, server);
+    // Room for the whole storm in the accept queue: with std's 128, a
+    // queue that filled for a moment dropped SYNs, each of which cost its
+    // client a second (on 6.18 a storm then ran at 200 connections/s and
+    // outlived tcpscope's --duration).
+    // SAFETY: listen() on a socket this test owns; a listening socket
+    // takes a new backlog.
+    let relisten = unsafe { libc::listen(listener.as_raw_fd(), 4096) };
+    assert_eq!(relisten, 0, "listen(4096): {}", std::io::Error::last_os_error());
     let done = Arc::new(AtomicBool::new(false));
     let acceptor = {
         let done = Arc::clone(&done);
