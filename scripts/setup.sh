@@ -3,8 +3,8 @@
 # Debian/Ubuntu machine that has rustup: a pinned nightly with rust-src
 # (the eBPF probes build core for bpfel-unknown-none), LLVM 22 and a bpf-linker
 # built against it, and the tools the root integration tests drive (iproute2,
-# iptables, tmux, bpftool), and the musl target for the static binary. Each step
-# checks first and does nothing when already done.
+# iptables, tmux, bpftool, Prometheus and promtool), and the musl target for the
+# static binary. Each step checks first and does nothing when already done.
 set -euo pipefail
 
 LLVM_MAJOR=22
@@ -49,6 +49,20 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
   log "building bpf-linker $BPF_LINKER_VERSION against LLVM $LLVM_MAJOR (about a minute)"
   LLVM_PREFIX="/usr/lib/llvm-${LLVM_MAJOR}" cargo install bpf-linker --locked \
     --version "$BPF_LINKER_VERSION" --no-default-features --features "llvm-${LLVM_MAJOR}"
+fi
+
+# Prometheus and promtool for the metrics tests: unpacked from Debian's
+# package, not installed, so that no prometheus service starts on this
+# machine (a test starts its own, on loopback, and stops it).
+PROMETHEUS_DIR=/var/cache/tcpscope-tools/prometheus
+if [ ! -x "$PROMETHEUS_DIR/usr/bin/prometheus" ] || [ ! -x "$PROMETHEUS_DIR/usr/bin/promtool" ]; then
+  log "unpacking Debian's prometheus package into $PROMETHEUS_DIR (the metrics tests)"
+  apt_update_once
+  download=$(mktemp -d)
+  (cd "$download" && apt-get -o APT::Sandbox::User=root download -qq prometheus)
+  as_root mkdir -p "$PROMETHEUS_DIR"
+  as_root dpkg-deb -x "$download"/prometheus_*.deb "$PROMETHEUS_DIR"
+  rm -rf "$download"
 fi
 
 log "ready"

@@ -1,7 +1,7 @@
 //! The command line: parsed by clap into [`Cli`], which checks what clap
 //! cannot (the filter's language) before anything starts.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +17,18 @@ pub struct Cli {
     /// Print events as JSON lines on stdout instead of opening the screen.
     #[arg(long)]
     pub json: bool,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics instead of
+    /// opening the screen (with --json, print JSON lines as well), e.g.
+    /// 127.0.0.1:10420 or [::]:10420.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "snapshot")]
+    pub metrics: Option<SocketAddr>,
+
+    /// With --metrics: the worst N destinations get series of their own,
+    /// the others are summed into one `other` series.
+    #[arg(long, value_name = "N", default_value_t = crate::metrics::DESTINATIONS,
+          requires = "metrics")]
+    pub metrics_destinations: usize,
 
     /// Stop after this long, e.g. 30s or 5m (default: until Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]

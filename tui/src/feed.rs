@@ -16,6 +16,7 @@ use std::{
 use tokio::{sync::mpsc, time::MissedTickBehavior};
 
 use crate::{
+    metrics::Metrics,
     model::{
         collected::Collected,
         event::{Event, EventKind, Nanos},
@@ -25,7 +26,6 @@ use crate::{
         stall::{StallChange, StallWatch},
         table::{Applied, Capacity, ConnectionTable},
     },
-    metrics::Metrics,
     output::{json, json_health},
     session::{Ended, Session, Step},
     source::{Batch, Delivered, SourceInfo},

@@ -8,9 +8,10 @@
 pub mod app;
 pub mod cli;
 pub mod decode;
+pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod json_stream;
+pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod predict;

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tcpscope::{
     app::{launch, snapshot},
     cli::{Cli, Command},
-    json_stream,
+    feed, metrics,
     model::table::Capacity,
     predict,
     source::{
@@ -70,6 +70,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .build()
         .context("starting the event loop")?;
     runtime.block_on(async {
+        // A taken port is said before the probes load.
+        let metrics_listener = match cli.metrics {
+            Some(addr) => Some(
+                metrics::server::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics {addr}: cannot listen there"))?,
+            ),
+            None => None,
+        };
         let (sink, events) = mpsc::channel(CHANNEL_BATCHES);
         let watch = Watch::default();
         let (source, info) = open_source(cli, sink, watch.clone())?;
@@ -77,7 +86,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             live: cli.max_flows as usize,
             ..Capacity::default()
         };
-        if !cli.json {
+        if !cli.json && cli.metrics.is_none() {
             let settings = launch::Settings {
                 filter,
                 replay_speed: cli.replay.is_some().then_some(cli.speed),
@@ -90,18 +99,40 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             return launch::run(events, source, &info, settings).await;
         }
-        let options = json_stream::StreamOptions {
+        let options = feed::FeedOptions {
+            json: cli.json,
             duration: cli.duration,
             filter,
             sockinfo: cli.sockinfo,
             capacity,
         };
-        let mut out = BufWriter::new(io::stdout().lock());
-        // The source stops once the printer is done and drops its receiver;
-        // the printer stops once a finished source's events are printed.
-        let (printed, fed) =
-            tokio::join!(json_stream::run(events, &info, &options, &mut out), source);
-        printed.map(drop).and(fed)
+        let metrics = metrics_listener.map(|listener| {
+            let settings = metrics::Settings {
+                destinations: cli.metrics_destinations,
+            };
+            let metrics = metrics::Metrics::new(settings, &info);
+            tokio::spawn(metrics::server::serve(listener, metrics.registry()));
+            metrics
+        });
+        // The source stops once the feed is done and drops its receiver;
+        // the feed stops once a finished source's events are taken.
+        let (fed, read) = match cli.json {
+            true => {
+                let mut out = BufWriter::new(io::stdout().lock());
+                tokio::join!(
+                    feed::run(events, &info, &options, metrics, &mut out),
+                    source
+                )
+            }
+            false => {
+                let mut out = io::sink();
+                tokio::join!(
+                    feed::run(events, &info, &options, metrics, &mut out),
+                    source
+                )
+            }
+        };
+        fed.map(drop).and(read)
     })
 }
 

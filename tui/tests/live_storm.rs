@@ -11,8 +11,8 @@ mod support;
 
 use serde_json::Value;
 use std::io::Read;
-use std::os::fd::AsRawFd as _;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -64,7 +64,12 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
     // SAFETY: listen() on a socket this test owns; a listening socket
     // takes a new backlog.
     let relisten = unsafe { libc::listen(listener.as_raw_fd(), 4096) };
-    assert_eq!(relisten, 0, "listen(4096): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        relisten,
+        0,
+        "listen(4096): {}",
+        std::io::Error::last_os_error()
+    );
     let done = Arc::new(AtomicBool::new(false));
     let acceptor = {
         let done = Arc::clone(&done);

@@ -65,7 +65,7 @@ impl Tally {
             .saturating_add(self.abandoned)
     }
 
-    fn add(&mut self, other: &Tally) {
+    pub fn add(&mut self, other: &Tally) {
         let pairs = [
             (&mut self.attempts, other.attempts),
             (&mut self.established, other.established),

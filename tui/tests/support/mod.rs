@@ -8,5 +8,6 @@
 pub mod kernel;
 pub mod lines;
 pub mod netns;
+pub mod prometheus;
 pub mod scenario;
 pub mod tcpscope;
