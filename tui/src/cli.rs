@@ -91,6 +91,17 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_flows: u32,
 
+    /// Where container runtimes keep their state, for the Kubernetes pod
+    /// of a container's flows: DIR/run/containerd and DIR/run/containers
+    /// (a DaemonSet mounts the host's /run elsewhere).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/",
+        conflicts_with = "replay"
+    )]
+    pub runtime_root: PathBuf,
+
     /// Say more on stderr: the verifier's whole log of a probe it refused,
     /// and the newer kernel fields this kernel lacks.
     #[arg(long, short)]

@@ -152,6 +152,7 @@ fn open_source(
         btf_file: cli.btf.clone(),
         raw_tracepoints: cli.raw_tracepoints,
         surveyed_sockets_max: cli.max_flows as usize,
+        runtime_root: cli.runtime_root.clone(),
     };
     let (live, info) = Live::open(watch, &access)?;
     report_kernel(&live, &info, cli.verbose);

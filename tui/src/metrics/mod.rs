@@ -32,13 +32,14 @@ use crate::{
         event::{Event, EventKind, Nanos, RetransmitCause, TcpState},
         flow::{EndReason, Flow},
         forecast::forecast,
+        socket::Pod,
         table::Applied,
     },
     source::{Delivered, SourceInfo},
 };
 use labels::{
     ByCause, ByCondition, ByDestination, ByDestinationKind, ByDestinationVerdict, ByDirection,
-    ByDropReason, ByPhase, ByProbe, ByReason, ByStallCause, ByUnit, OTHER, Units,
+    ByDropReason, ByPhase, ByProbe, ByReason, ByStallCause, ByUnit, OTHER, Owner, OwnerLabels,
 };
 
 /// How many destinations get series of their own by default.
@@ -62,7 +63,7 @@ impl Default for Settings {
 pub struct Metrics {
     registry: Arc<Registry>,
     settings: Settings,
-    units: Units,
+    units: OwnerLabels,
     /// The source's lost and malformed totals at the latest batch.
     delivered: Delivered,
     connect_attempts: Family<ByUnit, Counter>,
@@ -239,7 +240,7 @@ impl Metrics {
         Self {
             registry: Arc::new(registry),
             settings,
-            units: Units::default(),
+            units: OwnerLabels::default(),
             delivered: Delivered::default(),
             connect_attempts,
             connections_established,
@@ -273,8 +274,15 @@ impl Metrics {
 
     /// Counts what one applied event did; `flow` is where the table put it.
     pub fn event(&mut self, event: &Event, applied: &Applied, flow: Option<&Flow>) {
-        let unit = self.units.label(flow.and_then(|flow| flow.unit.as_deref()));
-        let by_unit = ByUnit { unit: unit.clone() };
+        let owner = self.units.label(
+            flow.and_then(|flow| flow.unit.as_deref()),
+            flow.and_then(|flow| flow.pod.as_deref())
+                .map(Pod::qualified),
+        );
+        let by_unit = ByUnit {
+            unit: owner.unit.clone(),
+            pod: owner.pod.clone(),
+        };
         match &event.kind {
             EventKind::State { old, new, .. } => {
                 if *old == TcpState::Close && *new == TcpState::SynSent {
@@ -294,7 +302,8 @@ impl Metrics {
                 } else {
                     let labels = ByCause {
                         cause: retransmit.cause.name().to_string(),
-                        unit: unit.clone(),
+                        unit: owner.unit.clone(),
+                        pod: owner.pod.clone(),
                     };
                     self.retransmits.get_or_create(&labels).inc();
                 }
@@ -309,7 +318,8 @@ impl Metrics {
                 };
                 let labels = ByDirection {
                     direction: direction.to_string(),
-                    unit: unit.clone(),
+                    unit: owner.unit.clone(),
+                    pod: owner.pod.clone(),
                 };
                 self.resets.get_or_create(&labels).inc();
             }
@@ -324,17 +334,18 @@ impl Metrics {
         if applied.ended
             && let Some(flow) = flow
         {
-            self.ended(flow, unit);
+            self.ended(flow, owner);
         }
     }
 
     /// Counts how a flow ended: a failed connect, a give-up.
-    fn ended(&mut self, flow: &Flow, unit: String) {
+    fn ended(&mut self, flow: &Flow, owner: Owner) {
         let Some(end) = &flow.end else { return };
         if end.last_state == TcpState::SynSent && end.reason != EndReason::Closed {
             let labels = ByReason {
                 reason: end.reason.name().to_string(),
-                unit: unit.clone(),
+                unit: owner.unit.clone(),
+                pod: owner.pod.clone(),
             };
             self.connect_failures.get_or_create(&labels).inc();
         }
@@ -342,7 +353,8 @@ impl Metrics {
             let labels = ByPhase {
                 phase: phase(end.last_state).to_string(),
                 error: errno::label(end.err).unwrap_or_else(|| "ETIMEDOUT".to_string()),
-                unit,
+                unit: owner.unit,
+                pod: owner.pod,
             };
             self.give_ups.get_or_create(&labels).inc();
         }
@@ -374,8 +386,15 @@ impl Metrics {
                 self.stalled.get_or_create(&labels).inc();
             }
             if !flow.retransmits.is_empty() && forecast(flow, now).is_some() {
-                let unit = self.units.label(flow.unit.as_deref());
-                self.flows_backing_off.get_or_create(&ByUnit { unit }).inc();
+                let owner = self.units.label(
+                    flow.unit.as_deref(),
+                    flow.pod.as_deref().map(Pod::qualified),
+                );
+                let labels = ByUnit {
+                    unit: owner.unit,
+                    pod: owner.pod,
+                };
+                self.flows_backing_off.get_or_create(&labels).inc();
             }
         }
         self.listeners.clear();

@@ -112,32 +112,32 @@ fn a_refused_connect_and_a_black_holed_one_count_as_they_ended() {
     ));
     let text = run.text(START + 9 * SECOND);
     assert_eq!(
-        sample(&text, r#"tcpscope_connect_attempts_total{unit=""}"#),
+        sample(&text, r#"tcpscope_connect_attempts_total{unit="",pod=""}"#),
         Some(2.0),
         "{text}"
     );
     assert_eq!(
         sample(
             &text,
-            r#"tcpscope_connect_failures_total{reason="refused",unit=""}"#
+            r#"tcpscope_connect_failures_total{reason="refused",unit="",pod=""}"#
         ),
         Some(1.0)
     );
     assert_eq!(
         sample(
             &text,
-            r#"tcpscope_connect_failures_total{reason="timeout",unit=""}"#
+            r#"tcpscope_connect_failures_total{reason="timeout",unit="",pod=""}"#
         ),
         Some(1.0)
     );
     assert_eq!(
-        sample(&text, r#"tcpscope_syn_retransmits_total{unit=""}"#),
+        sample(&text, r#"tcpscope_syn_retransmits_total{unit="",pod=""}"#),
         Some(3.0)
     );
     assert_eq!(
         sample(
             &text,
-            r#"tcpscope_give_ups_total{phase="connect",error="ETIMEDOUT",unit=""}"#
+            r#"tcpscope_give_ups_total{phase="connect",error="ETIMEDOUT",unit="",pod=""}"#
         ),
         Some(1.0)
     );

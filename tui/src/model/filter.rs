@@ -9,10 +9,11 @@ use std::{fmt, net::IpAddr, net::SocketAddr, str::FromStr};
 use super::{
     event::{Task, TcpState},
     flow::{EndReason, Flow},
+    socket::Pod,
 };
 
 /// The keys a term can have, for error messages and the help overlay.
-pub const KEYS: &str = "port sport dport pid comm unit addr state reason netns";
+pub const KEYS: &str = "port sport dport pid comm unit pod addr state reason netns";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Term {
@@ -27,6 +28,9 @@ pub enum Term {
     Comm(String),
     /// A substring of the owner's container or systemd unit.
     Unit(String),
+    /// A substring of the owner's pod, `namespace/name/container`
+    /// (`pod:payments/checkout-7f9c`).
+    Pod(String),
     /// Either end's address.
     Addr(IpAddr),
     State(TcpState),
@@ -46,6 +50,8 @@ pub struct Subject<'a> {
     pub owner: Option<&'a Task>,
     /// The owner's container or systemd unit.
     pub unit: Option<&'a str>,
+    /// The owner's Kubernetes pod.
+    pub pod: Option<&'a Pod>,
     pub state: Option<TcpState>,
     pub reason: Option<EndReason>,
     /// The kernel's reason, for a dropped segment.
@@ -64,6 +70,7 @@ impl Subject<'_> {
             remote,
             owner: None,
             unit: None,
+            pod: None,
             state: None,
             reason: None,
             drop_reason: None,
@@ -80,6 +87,7 @@ impl<'a> From<&'a Flow> for Subject<'a> {
             remote: flow.remote,
             owner: flow.owner.as_ref(),
             unit: flow.unit.as_deref(),
+            pod: flow.pod.as_deref(),
             state: Some(flow.end.as_ref().map_or(flow.state, |end| end.last_state)),
             reason: flow.end.as_ref().map(|end| end.reason),
             drop_reason: None,
@@ -106,6 +114,9 @@ impl Term {
             Self::Unit(part) => subject
                 .unit
                 .is_some_and(|unit| unit.contains(part.as_str())),
+            Self::Pod(part) => subject
+                .pod
+                .is_some_and(|pod| pod.to_string().contains(part.as_str())),
             Self::Addr(addr) => {
                 same_ip(subject.local.ip(), *addr) || same_ip(subject.remote.ip(), *addr)
             }
@@ -130,6 +141,7 @@ impl Term {
             | Self::Pid(_)
             | Self::Comm(_)
             | Self::Unit(_)
+            | Self::Pod(_)
             | Self::State(_)
             | Self::Stalled
             | Self::Reason(_)
@@ -261,6 +273,7 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
         "netns" => Term::Netns(number("a netns inode")?),
         "comm" if !value.is_empty() => Term::Comm(value.to_string()),
         "unit" if !value.is_empty() => Term::Unit(value.to_string()),
+        "pod" if !value.is_empty() => Term::Pod(value.to_string()),
         "addr" => Term::Addr(
             value
                 .parse()
@@ -283,6 +296,11 @@ fn parse_term(key: &str, value: &str) -> Result<Term, String> {
         }
         "comm" => return Err("comm needs a name".to_string()),
         "unit" => return Err("unit needs a name, e.g. unit:nginx or unit:docker".to_string()),
+        "pod" => {
+            return Err(
+                "pod needs a name, e.g. pod:checkout or pod:payments/checkout-7f9c".to_string(),
+            );
+        }
         other => return Err(format!("unknown key {other:?}")),
     })
 }
@@ -296,6 +314,7 @@ impl fmt::Display for Term {
             Self::Pid(pid) => write!(f, "pid:{pid}"),
             Self::Comm(comm) => write!(f, "comm:{comm}"),
             Self::Unit(unit) => write!(f, "unit:{unit}"),
+            Self::Pod(pod) => write!(f, "pod:{pod}"),
             Self::Addr(addr) => write!(f, "addr:{addr}"),
             Self::State(state) => write!(f, "state:{}", state.name().to_ascii_lowercase()),
             Self::Stalled => f.write_str("state:stalled"),

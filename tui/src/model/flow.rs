@@ -7,7 +7,7 @@ use super::{
     event::{Event, Nanos, RetransmitCause, SockId, SocketLimits, Stack, Task, TcpState},
     forecast,
     giveup::{self, Limits, Phase},
-    socket::{SocketEntry, SocketSample, Tuple},
+    socket::{Pod, SocketEntry, SocketSample, Tuple},
     stall::Progress,
 };
 
@@ -132,6 +132,8 @@ pub struct Flow {
     pub owner: Option<Task>,
     /// The owner's container or systemd unit, when its cgroup names one.
     pub unit: Option<Arc<str>>,
+    /// The owner's Kubernetes pod, when known.
+    pub pod: Option<Arc<Pod>>,
     pub first_seen: Nanos,
     pub last_event: Nanos,
     /// Whether the table saw the flow begin (connect, listen or accept);
@@ -169,6 +171,7 @@ impl Flow {
             state: TcpState::Close,
             owner: None,
             unit: None,
+            pod: None,
             first_seen: at,
             last_event: at,
             seen_from_start: false,
@@ -227,6 +230,9 @@ impl Flow {
         }
         if self.unit.is_none() {
             self.unit = entry.owner.as_ref().and_then(|owner| owner.unit.clone());
+        }
+        if self.pod.is_none() {
+            self.pod = entry.owner.as_ref().and_then(|owner| owner.pod.clone());
         }
         self.learn_kept_syns(entry, at);
     }

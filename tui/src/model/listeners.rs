@@ -14,7 +14,7 @@ use std::{
 use super::{
     event::{Nanos, Task, TcpState},
     filter::Subject,
-    socket::{Scope, SocketEntry, Survey},
+    socket::{Pod, Scope, SocketEntry, Survey},
 };
 
 /// How long a listener stays flagged as dropping after its count rose.
@@ -28,6 +28,8 @@ pub struct Listener {
     pub owner: Option<Task>,
     /// The owner's container or systemd unit, when known.
     pub unit: Option<Arc<str>>,
+    /// The owner's Kubernetes pod, when known.
+    pub pod: Option<Arc<Pod>>,
     /// Connections in the accept queue, not yet accepted.
     pub depth: u32,
     /// The backlog passed to listen(), as the kernel capped it.
@@ -72,6 +74,7 @@ impl<'a> From<&'a Listener> for Subject<'a> {
         Self {
             owner: listener.owner.as_ref(),
             unit: listener.unit.as_deref(),
+            pod: listener.pod.as_deref(),
             state: Some(TcpState::Listen),
             ..Subject::ends(listener.local, nowhere, listener.netns)
         }
@@ -140,6 +143,7 @@ impl Listeners {
             local: entry.local,
             owner: entry.owner.as_ref().map(|owner| owner.task.clone()),
             unit: entry.owner.as_ref().and_then(|owner| owner.unit.clone()),
+            pod: entry.owner.as_ref().and_then(|owner| owner.pod.clone()),
             depth: entry.receive_queue,
             backlog: entry.send_queue,
             drops: entry.drops,

@@ -149,6 +149,7 @@ fn unit_and_state_filters_see_the_listeners_owner_and_state() {
             comm: std::sync::Arc::from("nginx"),
         },
         unit: Some(std::sync::Arc::from("nginx.service")),
+        pod: None,
     });
     let mut listeners = Listeners::default();
     listeners.apply_survey(&survey(0, vec![owned]));

@@ -17,6 +17,31 @@ pub struct Owner {
     pub task: Task,
     /// The container or systemd unit, when the cgroup path names one.
     pub unit: Option<Arc<str>>,
+    /// The Kubernetes pod of the container, when its runtime names one.
+    pub pod: Option<Arc<Pod>>,
+}
+
+/// A Kubernetes pod and the container in it, as the container runtime's
+/// annotations name them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pod {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub container: Arc<str>,
+}
+
+impl Pod {
+    /// `namespace/name`, as kubectl and the `pod:` filter say it.
+    pub fn qualified(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+impl std::fmt::Display for Pod {
+    /// `namespace/name/container`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.name, self.container)
+    }
 }
 
 /// A socket's `tcp_info`, in the units `ss -ti` prints (a `sockinfo` line

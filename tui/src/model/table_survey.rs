@@ -167,6 +167,7 @@ impl ConnectionTable {
         if let Some(flow) = self.live.get_mut(&sock) {
             flow.owner = flow.owner.take().or(found.owner);
             flow.unit = flow.unit.take().or(found.unit);
+            flow.pod = flow.pod.take().or(found.pod);
             flow.socket = flow.socket.take().or(found.socket);
             return;
         }

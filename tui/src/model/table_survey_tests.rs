@@ -23,6 +23,7 @@ fn owner(pid: u32, comm: &str) -> Option<Owner> {
             comm: Arc::from(comm),
         },
         unit: Some(Arc::from("nginx.service")),
+        pod: None,
     })
 }
 

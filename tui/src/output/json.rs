@@ -16,8 +16,8 @@ use crate::{
     source::{Delivered, SourceInfo},
     wire::{
         self, CountersLine, DestinationLine, DropLine, Endpoints, EventFields, FlowEndLine,
-        FlowLine, Line, ProbeFailure, RetransmitLine, SockinfoLine, StateLine, StatsLine,
-        SynAckLine, rfc3339,
+        FlowLine, Line, PodFields, ProbeFailure, RetransmitLine, SockinfoLine, StateLine,
+        StatsLine, SynAckLine, rfc3339,
     },
 };
 
@@ -138,6 +138,7 @@ pub fn flow_line(flow: &Flow, forecast: Option<&Forecast>) -> String {
         owner_pid: flow.owner.as_ref().map(|task| task.pid),
         owner_comm: flow.owner.as_ref().map(|task| task.comm.to_string()),
         unit: flow.unit.as_deref().map(str::to_string),
+        pod: flow.pod.as_deref().map(PodFields::from),
         rto_ms: details.map(|d| d.rto_ms),
         backoff: details.map(|d| d.backoff),
         retransmits: details.map(|d| d.retransmits),
@@ -161,6 +162,7 @@ pub fn sockinfo_line(flow: &Flow) -> Option<String> {
         owner_pid: flow.owner.as_ref().map(|task| task.pid),
         owner_comm: flow.owner.as_ref().map(|task| task.comm.to_string()),
         unit: flow.unit.as_deref().map(str::to_string),
+        pod: flow.pod.as_deref().map(PodFields::from),
         send_queue: sample.send_queue,
         receive_queue: sample.receive_queue,
         info: wire::TcpInfo::from(&sample.details),

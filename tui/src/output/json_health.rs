@@ -61,6 +61,7 @@ pub fn listener_line(listener: &Listener) -> String {
         owner_pid: listener.owner.as_ref().map(|task| task.pid),
         owner_comm: listener.owner.as_ref().map(|task| task.comm.to_string()),
         unit: listener.unit.as_deref().map(str::to_string),
+        pod: listener.pod.as_deref().map(wire::PodFields::from),
         depth: listener.depth,
         backlog: listener.backlog,
         full: listener.full(),

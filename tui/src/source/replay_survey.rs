@@ -18,9 +18,9 @@ use crate::{
     model::{
         counters::{Snapshot, WATCHED},
         event::{Nanos, Task, TcpState},
-        socket::{Owner, Scope, SocketEntry, Survey, TcpDetails, Tuple},
+        socket::{Owner, Pod, Scope, SocketEntry, Survey, TcpDetails, Tuple},
     },
-    wire::{Endpoints, Line},
+    wire::{Endpoints, Line, PodFields},
 };
 
 /// One line of a survey, as a socket or a namespace's counters.
@@ -141,14 +141,20 @@ fn requests(entry: &SocketEntry, half_open: u32) -> impl Iterator<Item = SocketE
     })
 }
 
-/// The owner a survey line names (pid, comm and unit).
-fn owner(pid: Option<u32>, comm: Option<String>, unit: Option<String>) -> Option<Owner> {
+/// The owner a survey line names (pid, comm, unit and pod).
+fn owner(
+    pid: Option<u32>,
+    comm: Option<String>,
+    unit: Option<String>,
+    pod: Option<&PodFields>,
+) -> Option<Owner> {
     Some(Owner {
         task: Task {
             pid: pid?,
             comm: Arc::from(comm.unwrap_or_default()),
         },
         unit: unit.map(Arc::from),
+        pod: pod.map(|pod| Arc::new(Pod::from(pod))),
     })
 }
 
@@ -165,14 +171,24 @@ pub fn survey_line(line: Line) -> Option<Result<SurveyLine, String>> {
                 last_send_ms: line.last_send_ms.unwrap_or(0),
                 ..TcpDetails::default()
             };
-            let owner = owner(line.owner_pid, line.owner_comm, line.unit);
+            let owner = owner(
+                line.owner_pid,
+                line.owner_comm,
+                line.unit,
+                line.pod.as_ref(),
+            );
             socket(&line.endpoints, &line.state, owner).map(|mut entry| {
                 entry.details = line.rto_ms.map(|_| details);
                 SurveyLine::Open(entry)
             })
         }
         Line::Sockinfo(line) => {
-            let owner = owner(line.owner_pid, line.owner_comm, line.unit);
+            let owner = owner(
+                line.owner_pid,
+                line.owner_comm,
+                line.unit,
+                line.pod.as_ref(),
+            );
             socket(&line.endpoints, &line.state, owner).map(|mut entry| {
                 entry.details = Some(TcpDetails::from(&line.info));
                 entry.send_queue = line.send_queue;
@@ -195,7 +211,12 @@ pub fn survey_line(line: Line) -> Option<Result<SurveyLine, String>> {
                 send_queue: line.backlog,
                 drops: line.drops,
                 retransmit_timer_ms: None,
-                owner: owner(line.owner_pid, line.owner_comm, line.unit),
+                owner: owner(
+                    line.owner_pid,
+                    line.owner_comm,
+                    line.unit,
+                    line.pod.as_ref(),
+                ),
                 details: None,
             };
             Ok(SurveyLine::Listener(entry, line.half_open))

@@ -20,6 +20,7 @@ fn owner(pid: u32, comm: &str) -> Option<Owner> {
             comm: Arc::from(comm),
         },
         unit: Some(Arc::from("shop.service")),
+        pod: None,
     })
 }
 

@@ -43,6 +43,7 @@ fn socket(
                 comm: Arc::from("nginx"),
             },
             unit: None,
+            pod: None,
         }),
         details: None,
     }

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::Endpoints;
-use crate::model::{event::SocketLimits, socket::TcpDetails};
+use crate::model::{
+    event::SocketLimits,
+    socket::{Pod, TcpDetails},
+};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct FlowEndLine {
@@ -42,6 +45,9 @@ pub struct FlowLine {
     /// The owner's container or systemd unit.
     #[serde(default)]
     pub unit: Option<String>,
+    /// The owner's Kubernetes pod, when its container runtime names one.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodFields>,
     #[serde(default)]
     pub rto_ms: Option<u32>,
     #[serde(default)]
@@ -70,10 +76,41 @@ pub struct SockinfoLine {
     pub owner_comm: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
+    /// The owner's Kubernetes pod, when its container runtime names one.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodFields>,
     pub send_queue: u32,
     pub receive_queue: u32,
     #[serde(flatten)]
     pub info: TcpInfo,
+}
+
+/// The Kubernetes pod of a flow's or listener's owner.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PodFields {
+    pub pod_namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+impl From<&Pod> for PodFields {
+    fn from(pod: &Pod) -> Self {
+        Self {
+            pod_namespace: pod.namespace.to_string(),
+            pod: pod.name.to_string(),
+            container: pod.container.to_string(),
+        }
+    }
+}
+
+impl From<&PodFields> for Pod {
+    fn from(fields: &PodFields) -> Self {
+        Self {
+            namespace: fields.pod_namespace.as_str().into(),
+            name: fields.pod.as_str().into(),
+            container: fields.container.as_str().into(),
+        }
+    }
 }
 
 /// A socket's `tcp_info`, in the units `ss -ti` prints.

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, net::IpAddr};
 
 use serde::{Deserialize, Serialize};
 
-use super::Endpoints;
+use super::{Endpoints, flows::PodFields};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct StallLine {
@@ -62,6 +62,9 @@ pub struct ListenerLine {
     /// The owner's container or systemd unit.
     #[serde(default)]
     pub unit: Option<String>,
+    /// The owner's Kubernetes pod, when its container runtime names one.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodFields>,
     /// Connections waiting in the accept queue.
     pub depth: u32,
     pub backlog: u32,

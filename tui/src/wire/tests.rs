@@ -56,6 +56,14 @@ fn event() -> EventFields {
     }
 }
 
+fn pod() -> PodFields {
+    PodFields {
+        pod_namespace: text("payments"),
+        pod: text("checkout-7f9c"),
+        container: text("api"),
+    }
+}
+
 fn text(value: &str) -> String {
     value.to_string()
 }
@@ -169,6 +177,7 @@ fn samples() -> Vec<Line> {
             owner_pid: Some(812),
             owner_comm: some("curl"),
             unit: some("shop.service"),
+            pod: Some(pod()),
             rto_ms: Some(204),
             backoff: Some(0),
             retransmits: Some(0),
@@ -185,6 +194,7 @@ fn samples() -> Vec<Line> {
             owner_pid: Some(812),
             owner_comm: some("curl"),
             unit: some("shop.service"),
+            pod: Some(pod()),
             send_queue: 2_048,
             receive_queue: 0,
             info,
@@ -227,6 +237,7 @@ fn samples() -> Vec<Line> {
             owner_pid: Some(900),
             owner_comm: some("nginx"),
             unit: some("nginx.service"),
+            pod: Some(pod()),
             depth: 129,
             backlog: 128,
             full: true,

@@ -20,6 +20,12 @@ pub fn lines(flow: &Flow, now: Nanos) -> Vec<String> {
         owner.push_str("  open before tcpscope started");
     }
     let mut lines = vec![owner];
+    if let Some(pod) = &flow.pod {
+        lines.push(format!(
+            "pod {}  namespace {}  container {}",
+            pod.name, pod.namespace, pod.container
+        ));
+    }
     if let Some(sample) = &flow.socket {
         lines.extend(details(sample, flow.state == TcpState::SynSent, now));
     }
@@ -93,6 +99,21 @@ mod tests {
         event::{SockId, Task},
         socket::TcpDetails,
     };
+
+    #[test]
+    fn a_pods_flow_names_its_pod_namespace_and_container() {
+        let addr: SocketAddr = "10.0.0.1:443".parse().expect("address");
+        let mut flow = Flow::new(SockId(1), 4026531840, addr, addr, 0);
+        flow.pod = Some(Arc::new(crate::model::socket::Pod {
+            namespace: Arc::from("payments"),
+            name: Arc::from("checkout-7f9c"),
+            container: Arc::from("api"),
+        }));
+        assert_eq!(
+            lines(&flow, 0)[1],
+            "pod checkout-7f9c  namespace payments  container api"
+        );
+    }
 
     #[test]
     fn reads_like_ss_with_the_owner_first() {

@@ -25,7 +25,7 @@ use tokio::{
 use super::{
     Batch, SourceInfo,
     clock::Clock,
-    survey::{Surveyor, Watch},
+    survey::{Surveyor, Watch, pods::Pods},
 };
 use crate::{
     decode::{Bitfields, Decoder, drop_reasons::DropReasons, kallsyms::Symbols},
@@ -56,6 +56,9 @@ pub struct Access {
     /// The most sockets a survey keeps (`--max-flows`): more cannot be
     /// flows, and keeping them would let a flood grow tcpscope's memory.
     pub surveyed_sockets_max: usize,
+    /// Where container runtimes keep their state (`--runtime-root`), for
+    /// the pods of containers.
+    pub runtime_root: PathBuf,
 }
 
 /// Probes loaded and attached, ready to run.
@@ -140,7 +143,8 @@ impl Live {
                 .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
         let verifier_logs = std::mem::take(&mut probes.verifier_logs);
-        let surveyor = Surveyor::new(hz, access.surveyed_sockets_max);
+        let surveyor = Surveyor::new(hz, access.surveyed_sockets_max)
+            .with_pods(Pods::new(access.runtime_root.clone()));
         let info = SourceInfo {
             origin: "live".to_string(),
             probes: probes.status.clone(),

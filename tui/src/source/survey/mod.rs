@@ -8,6 +8,7 @@ pub(crate) mod cgroup;
 pub(crate) mod diag;
 pub mod namespaces;
 pub(crate) mod owners;
+pub mod pods;
 mod sysctl;
 
 use std::{
@@ -68,6 +69,11 @@ impl Surveyor {
             surveys: 0,
             sockets_max,
         }
+    }
+    /// Names pods with `pods` (its runtime root).
+    pub fn with_pods(mut self, pods: pods::Pods) -> Self {
+        self.owners.pods = pods;
+        self
     }
 
     /// Every TCP socket of every namespace now, owners resolved.

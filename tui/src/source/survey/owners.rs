@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{cgroup, namespaces};
+use super::{cgroup, namespaces, pods::Pods};
 use crate::model::{event::Task, socket::Owner};
 
 /// The shortest time between two scans of /proc.
@@ -30,6 +30,8 @@ pub struct Owners {
     scanned: Option<Instant>,
     /// How long the latest scan took.
     scan_took: Duration,
+    /// The pods of containerized owners.
+    pub pods: Pods,
 }
 
 impl Owners {
@@ -45,7 +47,7 @@ impl Owners {
             .is_none_or(|scanned| scanned.elapsed() >= rescan_after(self.scan_took));
         if stale && inodes.iter().any(unknown) {
             let started = Instant::now();
-            self.by_inode = scan();
+            self.by_inode = scan(&mut self.pods);
             self.scan_took = started.elapsed();
             self.scanned = Some(Instant::now());
             let by_inode = &self.by_inode;
@@ -70,7 +72,7 @@ fn rescan_after(took: Duration) -> Duration {
 
 /// Every socket inode held by a process, with the process; a socket shared
 /// by several processes goes to the lowest pid (usually the parent).
-fn scan() -> HashMap<u64, Owner> {
+fn scan(pods: &mut Pods) -> HashMap<u64, Owner> {
     let mut pids: Vec<u32> = namespaces::pids().collect();
     pids.sort_unstable();
     let mut by_inode = HashMap::new();
@@ -87,7 +89,7 @@ fn scan() -> HashMap<u64, Owner> {
             else {
                 continue;
             };
-            let owner = owner.get_or_insert_with(|| process(pid, &dir));
+            let owner = owner.get_or_insert_with(|| process(pid, &dir, pods));
             by_inode.entry(inode).or_insert_with(|| owner.clone());
         }
     }
@@ -103,17 +105,16 @@ pub(crate) fn socket_inode(target: &str) -> Option<u64> {
         .ok()
 }
 
-fn process(pid: u32, dir: &Path) -> Owner {
+fn process(pid: u32, dir: &Path, pods: &mut Pods) -> Owner {
     let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
-    let unit = fs::read_to_string(dir.join("cgroup"))
-        .ok()
-        .and_then(|text| cgroup::unit(&text));
+    let cgroup = fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
     Owner {
         task: Task {
             pid,
             comm: Arc::from(comm.trim_end()),
         },
-        unit: unit.map(Arc::from),
+        unit: cgroup::unit(&cgroup).map(Arc::from),
+        pod: pods.of_cgroup(&cgroup),
     }
 }
 
