@@ -275,3 +275,64 @@ fn the_deployed_alert_rules_check_and_their_black_hole_test_passes() {
         String::from_utf8_lossy(&config.stderr)
     );
 }
+
+#[test]
+fn connects_to_five_thousand_destinations_keep_the_series_bounded_and_count_the_fold() {
+    let test = "connects_to_five_thousand_destinations_keep_the_series_bounded_and_count_the_fold";
+    if skipped(test) {
+        return;
+    }
+    const DESTINATIONS: u16 = 5_000;
+    const FIRST_PORT: u16 = 30_000;
+    let lab = Lab::new("cardinality");
+    let metrics: SocketAddr = "127.0.0.1:23768".parse().expect("addr");
+    let scope = Tcpscope::start_with(&["--metrics", &metrics.to_string()], &[FIRST_PORT]);
+    let server = lab.server_addr(false);
+    // Closed ports: each connect is refused at once.
+    let refused = lab
+        .client
+        .spawn("refused", move || {
+            (0..DESTINATIONS)
+                .filter(|n| TcpStream::connect(SocketAddr::new(server, FIRST_PORT + n)).is_err())
+                .count()
+        })
+        .join()
+        .expect("client thread");
+    assert_eq!(refused, usize::from(DESTINATIONS));
+    std::thread::sleep(Duration::from_secs(2));
+    let scrape = get(metrics, "/metrics", None).expect("scrape").body;
+    let samples: Vec<&str> = scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .collect();
+    let value = |name: &str| -> f64 {
+        samples
+            .iter()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{scrape}"))
+    };
+    let named = samples
+        .iter()
+        .filter(|line| line.starts_with("tcpscope_destination_verdict{"))
+        .count();
+    assert_eq!(named, 10 + 1, "the worst ten and other:\n{scrape}");
+    let folded =
+        value("tcpscope_destinations_folded") + value("tcpscope_destinations_evicted_total");
+    assert!(
+        folded >= f64::from(DESTINATIONS - 10),
+        "{folded} destinations folded or evicted:\n{scrape}"
+    );
+    assert!(
+        samples.len() < 300,
+        "{} series for 5,000 destinations:\n{scrape}",
+        samples.len()
+    );
+    let failures: f64 = samples
+        .iter()
+        .filter(|line| line.starts_with("tcpscope_connect_failures_total{reason=\"refused\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(failures, f64::from(DESTINATIONS), "{scrape}");
+    let run = scope.finish();
+    assert!(run.status.success(), "{}: {}", run.status, run.stderr);
+}

@@ -254,6 +254,14 @@ impl Flow {
         {
             return false;
         }
+        // A survey may have learnt this very retransmission from the
+        // socket's timer before its drop arrived: the same one, not the next.
+        if let Some(last) = self.last_timer_record()
+            && !last.sent
+            && at.abs_diff(last.at) < SAME_RETRANSMISSION
+        {
+            return true;
+        }
         let record = self.next_kept(at);
         self.record_retransmit(record);
         true
@@ -586,6 +594,22 @@ mod tests {
         // The next survey, nothing new counted: nothing added.
         flow.learn(&surveyed(3, 100), 4 * SECOND + 400 * MS);
         assert_eq!(flow.retransmit_count, 3);
+    }
+
+    #[test]
+    fn a_kept_syns_drop_after_a_survey_learnt_it_is_the_same_retransmission() {
+        let mut flow = connecting();
+        flow.record_retransmit(sent(2 * SECOND, 1000, 1));
+        // Retransmission 2, kept at +4.000 s: the survey reads the socket
+        // 10 ms later (its timer then has 490 ms left), before the drop's
+        // record arrives, stamped +4.003 s.
+        flow.learn(&surveyed(2, 490), 4 * SECOND + 10 * MS);
+        assert!(flow.record_syn_kept_on_host(4 * SECOND + 3 * MS, "QDISC_DROP"));
+        assert_eq!(flow.retransmit_count, 2);
+        // The next kept one, 500 ms on, is the next retransmission.
+        assert!(flow.record_syn_kept_on_host(4 * SECOND + 503 * MS, "QDISC_DROP"));
+        let last = flow.retransmits.last().expect("a record");
+        assert_eq!((last.retransmits, last.sent), (3, false));
     }
 
     #[test]
