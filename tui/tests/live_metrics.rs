@@ -26,6 +26,16 @@ const PROMETHEUS: &str = "127.0.0.1:23759";
 /// Connects into the black hole.
 const CLIENTS: usize = 2;
 
+/// The metrics count every connection on the box, whatever the port: the
+/// root tests of this file take turns, each alone with its own lab.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn rules() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/deploy/tcpscope-rules.yml")
 }
@@ -51,6 +61,7 @@ fn prometheus_sees_the_black_hole_the_refusal_and_the_reset_and_the_alert_is_pen
     if skipped(test) {
         return;
     }
+    let _alone = alone();
     let lab = Lab::new("metrics");
     lab.client.sysctl("net.ipv4.tcp_syn_retries", "1");
     lab.client.syn_rtos_double();
@@ -282,6 +293,7 @@ fn connects_to_five_thousand_destinations_keep_the_series_bounded_and_count_the_
     if skipped(test) {
         return;
     }
+    let _alone = alone();
     const DESTINATIONS: u16 = 5_000;
     const FIRST_PORT: u16 = 30_000;
     let lab = Lab::new("cardinality");
