@@ -9,13 +9,12 @@ mod support;
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::netns::Lab;
 use support::prometheus::{Prometheus, get, promtool};
-use support::scenario::{listen_in, skipped};
+use support::scenario::{listen_in, reset_on_close, skipped};
 use support::tcpscope::{Tcpscope, dump};
 
 const PORT_BLACK_HOLE: u16 = 23751;
@@ -106,22 +105,7 @@ fn prometheus_sees_the_black_hole_the_refusal_and_the_reset_and_the_alert_is_pen
         .client
         .spawn("reset", move || TcpStream::connect(reset_to));
     let (accepted, _) = listener.accept().expect("accept");
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt reads a linger struct of the size given, on a
-    // socket this test owns.
-    let set = unsafe {
-        libc::setsockopt(
-            accepted.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(set, 0, "SO_LINGER");
+    reset_on_close(&accepted);
     drop(accepted);
     let mut stream = client.join().expect("client thread").expect("connected");
     let read = stream.read(&mut [0u8; 1]);
@@ -250,41 +234,21 @@ fn prometheus_sees_the_black_hole_the_refusal_and_the_reset_and_the_alert_is_pen
 #[test]
 fn the_deployed_alert_rules_check_and_their_black_hole_test_passes() {
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/deploy");
-    let rules = deploy.join("tcpscope-rules.yml");
-    let checked = promtool(&["check", "rules", &rules.to_string_lossy()], "");
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stdout)
-    );
-    let tested = promtool(
-        &[
-            "test",
-            "rules",
-            &deploy.join("tcpscope-rules.test.yml").to_string_lossy(),
-        ],
-        "",
-    );
-    assert!(
-        tested.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&tested.stdout),
-        String::from_utf8_lossy(&tested.stderr)
-    );
-    let config = promtool(
-        &[
-            "check",
-            "config",
-            &deploy.join("prometheus.yml").to_string_lossy(),
-        ],
-        "",
-    );
-    assert!(
-        config.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&config.stdout),
-        String::from_utf8_lossy(&config.stderr)
-    );
+    let file = |name: &str| deploy.join(name).to_string_lossy().into_owned();
+    for args in [
+        ["check", "rules", &file("tcpscope-rules.yml")],
+        ["test", "rules", &file("tcpscope-rules.test.yml")],
+        ["check", "config", &file("prometheus.yml")],
+    ] {
+        let ran = promtool(&args, "");
+        assert!(
+            ran.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&ran.stdout),
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
 }
 
 #[test]

@@ -11,13 +11,12 @@ mod support;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::lines::{Flow, assert_stack_has, assert_text, assert_within, int, text};
 use support::netns::{CLIENT_V4, Lab, Namespace, is_root, require_tool};
 use support::scenario::{
-    RTO_SLACK_MS, finish_after_flow_end, listen_in, skipped, write_into_black_hole,
+    RTO_SLACK_MS, finish_after_flow_end, listen_in, reset_on_close, skipped, write_into_black_hole,
 };
 use support::tcpscope::{Run, Tcpscope, dump};
 
@@ -300,21 +299,7 @@ fn linger_abort_scenario(lab_name: &str, port: u16) -> Abort {
     let (mut stream, _) = connect_from(&lab.client, server);
     let (accepted, _) = listener.accept().expect("accept failed");
     let sport = stream.local_addr().expect("client local address").port();
-    let abort = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is open and `abort` is a valid linger for its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            accepted.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const abort).cast(),
-            libc::socklen_t::try_from(size_of::<libc::linger>()).expect("linger size"),
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    reset_on_close(&accepted);
     drop(accepted);
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

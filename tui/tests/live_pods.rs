@@ -11,7 +11,6 @@ mod support;
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::netns::{Lab, Namespace};
 use support::prometheus::get;
-use support::scenario::{listen_in, skipped};
+use support::scenario::{listen_in, reset_on_close, skipped};
 use support::tcpscope::{Tcpscope, binary, dump};
 
 const PORT: u16 = 23771;
@@ -212,22 +211,7 @@ fn a_containers_flow_names_its_pod_in_json_metrics_and_on_screen() {
 
     // Reset both flows now that their pods are known: the resets carry them.
     for stream in accepted {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: setsockopt reads a linger struct of the size given, on a
-        // socket this test owns.
-        let set = unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&raw const linger).cast(),
-                size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(set, 0, "SO_LINGER");
+        reset_on_close(&stream);
     }
     for client in &mut made.clients {
         let _ = client.wait();

@@ -16,8 +16,8 @@ use crate::{
     source::{Delivered, SourceInfo},
     wire::{
         self, CountersLine, DestinationLine, DropLine, Endpoints, EventFields, FlowEndLine,
-        FlowLine, Line, PodFields, ProbeFailure, RetransmitLine, SockinfoLine, StateLine,
-        StatsLine, SynAckLine, rfc3339,
+        FlowLine, Line, OwnerFields, PodFields, ProbeFailure, RetransmitLine, SockinfoLine,
+        StateLine, StatsLine, SynAckLine, rfc3339,
     },
 };
 
@@ -35,6 +35,16 @@ impl GiveUp {
             latest: forecast.map(|forecast| rfc3339(forecast.give_up_latest)),
             error: forecast.map(|forecast| forecast.error.to_string()),
         }
+    }
+}
+
+/// A flow's owner as `flow` and `sockinfo` lines carry it.
+fn owner_fields(flow: &Flow) -> OwnerFields {
+    OwnerFields {
+        owner_pid: flow.owner.as_ref().map(|task| task.pid),
+        owner_comm: flow.owner.as_ref().map(|task| task.comm.to_string()),
+        unit: flow.unit.as_deref().map(str::to_string),
+        pod: flow.pod.as_deref().map(PodFields::from),
     }
 }
 
@@ -135,10 +145,7 @@ pub fn flow_line(flow: &Flow, forecast: Option<&Forecast>) -> String {
         endpoints: Endpoints::new(flow.local, flow.remote, flow.netns),
         preexisting: flow.preexisting,
         state: flow.state.name().to_string(),
-        owner_pid: flow.owner.as_ref().map(|task| task.pid),
-        owner_comm: flow.owner.as_ref().map(|task| task.comm.to_string()),
-        unit: flow.unit.as_deref().map(str::to_string),
-        pod: flow.pod.as_deref().map(PodFields::from),
+        owner: owner_fields(flow),
         rto_ms: details.map(|d| d.rto_ms),
         backoff: details.map(|d| d.backoff),
         retransmits: details.map(|d| d.retransmits),
@@ -159,10 +166,7 @@ pub fn sockinfo_line(flow: &Flow) -> Option<String> {
         ts: rfc3339(sample.at),
         endpoints: Endpoints::new(flow.local, flow.remote, flow.netns),
         state: flow.state.name().to_string(),
-        owner_pid: flow.owner.as_ref().map(|task| task.pid),
-        owner_comm: flow.owner.as_ref().map(|task| task.comm.to_string()),
-        unit: flow.unit.as_deref().map(str::to_string),
-        pod: flow.pod.as_deref().map(PodFields::from),
+        owner: owner_fields(flow),
         send_queue: sample.send_queue,
         receive_queue: sample.receive_queue,
         info: wire::TcpInfo::from(&sample.details),

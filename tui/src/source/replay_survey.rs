@@ -20,7 +20,7 @@ use crate::{
         event::{Nanos, Task, TcpState},
         socket::{Owner, Pod, Scope, SocketEntry, Survey, TcpDetails, Tuple},
     },
-    wire::{Endpoints, Line, PodFields},
+    wire::{Endpoints, Line, OwnerFields},
 };
 
 /// One line of a survey, as a socket or a namespace's counters.
@@ -142,19 +142,14 @@ fn requests(entry: &SocketEntry, half_open: u32) -> impl Iterator<Item = SocketE
 }
 
 /// The owner a survey line names (pid, comm, unit and pod).
-fn owner(
-    pid: Option<u32>,
-    comm: Option<String>,
-    unit: Option<String>,
-    pod: Option<&PodFields>,
-) -> Option<Owner> {
+fn owner(fields: OwnerFields) -> Option<Owner> {
     Some(Owner {
         task: Task {
-            pid: pid?,
-            comm: Arc::from(comm.unwrap_or_default()),
+            pid: fields.owner_pid?,
+            comm: Arc::from(fields.owner_comm.unwrap_or_default()),
         },
-        unit: unit.map(Arc::from),
-        pod: pod.map(|pod| Arc::new(Pod::from(pod))),
+        unit: fields.unit.map(Arc::from),
+        pod: fields.pod.as_ref().map(|pod| Arc::new(Pod::from(pod))),
     })
 }
 
@@ -171,24 +166,14 @@ pub fn survey_line(line: Line) -> Option<Result<SurveyLine, String>> {
                 last_send_ms: line.last_send_ms.unwrap_or(0),
                 ..TcpDetails::default()
             };
-            let owner = owner(
-                line.owner_pid,
-                line.owner_comm,
-                line.unit,
-                line.pod.as_ref(),
-            );
+            let owner = owner(line.owner);
             socket(&line.endpoints, &line.state, owner).map(|mut entry| {
                 entry.details = line.rto_ms.map(|_| details);
                 SurveyLine::Open(entry)
             })
         }
         Line::Sockinfo(line) => {
-            let owner = owner(
-                line.owner_pid,
-                line.owner_comm,
-                line.unit,
-                line.pod.as_ref(),
-            );
+            let owner = owner(line.owner);
             socket(&line.endpoints, &line.state, owner).map(|mut entry| {
                 entry.details = Some(TcpDetails::from(&line.info));
                 entry.send_queue = line.send_queue;
@@ -211,12 +196,7 @@ pub fn survey_line(line: Line) -> Option<Result<SurveyLine, String>> {
                 send_queue: line.backlog,
                 drops: line.drops,
                 retransmit_timer_ms: None,
-                owner: owner(
-                    line.owner_pid,
-                    line.owner_comm,
-                    line.unit,
-                    line.pod.as_ref(),
-                ),
+                owner: owner(line.owner),
                 details: None,
             };
             Ok(SurveyLine::Listener(entry, line.half_open))

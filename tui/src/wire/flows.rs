@@ -40,14 +40,8 @@ pub struct FlowLine {
     #[serde(default)]
     pub preexisting: bool,
     pub state: String,
-    pub owner_pid: Option<u32>,
-    pub owner_comm: Option<String>,
-    /// The owner's container or systemd unit.
-    #[serde(default)]
-    pub unit: Option<String>,
-    /// The owner's Kubernetes pod, when its container runtime names one.
-    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<PodFields>,
+    #[serde(flatten)]
+    pub owner: OwnerFields,
     #[serde(default)]
     pub rto_ms: Option<u32>,
     #[serde(default)]
@@ -72,17 +66,26 @@ pub struct SockinfoLine {
     #[serde(flatten)]
     pub endpoints: Endpoints,
     pub state: String,
+    #[serde(flatten)]
+    pub owner: OwnerFields,
+    pub send_queue: u32,
+    pub receive_queue: u32,
+    #[serde(flatten)]
+    pub info: TcpInfo,
+}
+
+/// Who holds a flow's or listener's socket: the same fields on `flow`,
+/// `sockinfo` and `listener` lines.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OwnerFields {
     pub owner_pid: Option<u32>,
     pub owner_comm: Option<String>,
+    /// The owner's container or systemd unit.
     #[serde(default)]
     pub unit: Option<String>,
     /// The owner's Kubernetes pod, when its container runtime names one.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodFields>,
-    pub send_queue: u32,
-    pub receive_queue: u32,
-    #[serde(flatten)]
-    pub info: TcpInfo,
 }
 
 /// The Kubernetes pod of a flow's or listener's owner.

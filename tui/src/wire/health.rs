@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, net::IpAddr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Endpoints, flows::PodFields};
+use super::{Endpoints, flows::OwnerFields};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct StallLine {
@@ -57,14 +57,8 @@ pub struct ListenerLine {
     pub saddr: IpAddr,
     pub sport: u16,
     pub netns: u32,
-    pub owner_pid: Option<u32>,
-    pub owner_comm: Option<String>,
-    /// The owner's container or systemd unit.
-    #[serde(default)]
-    pub unit: Option<String>,
-    /// The owner's Kubernetes pod, when its container runtime names one.
-    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<PodFields>,
+    #[serde(flatten)]
+    pub owner: OwnerFields,
     /// Connections waiting in the accept queue.
     pub depth: u32,
     pub backlog: u32,

@@ -16,7 +16,9 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 pub use events::{DropLine, EventFields, RetransmitLine, StateLine, SynAckLine};
-pub use flows::{FlowEndLine, FlowLine, LimitsField, PodFields, SockinfoLine, TcpInfo};
+pub use flows::{
+    FlowEndLine, FlowLine, LimitsField, OwnerFields, PodFields, SockinfoLine, TcpInfo,
+};
 pub use health::{
     CountersLine, DestinationLine, ListenerLine, ProbeFailure, StallEndLine, StallLine, StatsLine,
 };

@@ -80,3 +80,23 @@ pub fn write_into_black_hole(
         .expect_err("read from a black-holed peer returned data");
     (error, loss_at, Instant::now())
 }
+
+/// Sets SO_LINGER 0 on `stream`, so that closing it aborts the connection
+/// with a RST instead of a FIN.
+pub fn reset_on_close(stream: &TcpStream) {
+    let abort = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the fd is open and `abort` is a valid linger for its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const abort).cast(),
+            libc::socklen_t::try_from(size_of::<libc::linger>()).expect("linger size"),
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+}
