@@ -53,15 +53,16 @@ fi
 
 # Prometheus and promtool for the metrics tests: unpacked from Debian's
 # package, not installed, so that no prometheus service starts on this
-# machine (a test starts its own, on loopback, and stops it).
-PROMETHEUS_DIR=/var/cache/tcpscope-tools/prometheus
+# machine (a test starts its own, on loopback, and stops it). Under
+# target/, which the kernel matrix's guests see as the host does.
+PROMETHEUS_DIR="$(cd "$(dirname "$0")/.." && pwd)/target/tools/prometheus"
 if [ ! -x "$PROMETHEUS_DIR/usr/bin/prometheus" ] || [ ! -x "$PROMETHEUS_DIR/usr/bin/promtool" ]; then
   log "unpacking Debian's prometheus package into $PROMETHEUS_DIR (the metrics tests)"
   apt_update_once
   download=$(mktemp -d)
   (cd "$download" && apt-get -o APT::Sandbox::User=root download -qq prometheus)
-  as_root mkdir -p "$PROMETHEUS_DIR"
-  as_root dpkg-deb -x "$download"/prometheus_*.deb "$PROMETHEUS_DIR"
+  mkdir -p "$PROMETHEUS_DIR"
+  dpkg-deb -x "$download"/prometheus_*.deb "$PROMETHEUS_DIR"
   rm -rf "$download"
 fi
 

@@ -1,5 +1,5 @@
 //! A real Prometheus server for the metrics tests: Debian's package, which
-//! scripts/setup.sh unpacks into [`DIR`]. Each test starts its own, on
+//! scripts/setup.sh unpacks under target/ ([`dir`]). Each test starts its own, on
 //! loopback, with its own configuration and data directory, scraping every
 //! second, and [`Prometheus`] stops it and removes both on drop, even when
 //! the test fails. Also a plain HTTP GET, for the tests to read /metrics
@@ -15,12 +15,15 @@ use std::{
 
 use serde_json::Value;
 
-/// Where scripts/setup.sh unpacks Debian's prometheus package.
-pub const DIR: &str = "/var/cache/tcpscope-tools/prometheus/usr/bin";
+/// Where scripts/setup.sh unpacks Debian's prometheus package (under the
+/// repository's target/, which the kernel matrix's guests see too).
+pub fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/prometheus/usr/bin")
+}
 
 /// `prometheus` or `promtool`; panics saying how to get it.
 pub fn tool(name: &str) -> PathBuf {
-    let path = Path::new(DIR).join(name);
+    let path = dir().join(name);
     assert!(
         path.is_file(),
         "{} is missing: run scripts/setup.sh, which unpacks Debian's prometheus package there",
