@@ -105,9 +105,12 @@ fn prometheus_sees_the_black_hole_the_refusal_and_the_reset_and_the_alert_is_pen
         .client
         .spawn("reset", move || TcpStream::connect(reset_to));
     let (accepted, _) = listener.accept().expect("accept");
+    // The reset only once the client's connect has returned: on a slow
+    // guest the RST could otherwise reach the socket first and fail the
+    // connect itself.
+    let mut stream = client.join().expect("client thread").expect("connected");
     reset_on_close(&accepted);
     drop(accepted);
-    let mut stream = client.join().expect("client thread").expect("connected");
     let read = stream.read(&mut [0u8; 1]);
     assert!(read.is_err(), "a read after the peer's RST: {read:?}");
     for client in black_holed {
