@@ -24,17 +24,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The programs loaded before tcpscope: not its own.
+bpftool prog show | awk '/^[0-9]+:/ { sub(":", "", $1); print $1 }' >"$scratch/others"
 "${TCPSCOPE_BIN:-./target/release/tcpscope}" "$@" >"$scratch/out" 2>"$scratch/err" &
 pid=$!
 for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
 [ -s "$scratch/out" ] || { cat "$scratch/err" >&2; exit 1; }
 
-# id name run_time_ns run_cnt, one line per program of this tcpscope.
+# id name run_time_ns run_cnt, one line per program tcpscope loaded.
 programs() {
-  bpftool prog show | awk -v want="$pid" '
-    /^[0-9]+:/ { id = $1; sub(":", "", id); name = ""; for (i = 1; i < NF; i++) if ($i == "name") name = $(i + 1);
-                 ns = 0; cnt = 0; for (i = 1; i < NF; i++) { if ($i == "run_time_ns") ns = $(i + 1); if ($i == "run_cnt") cnt = $(i + 1) } }
-    /pids / { if ($0 ~ "\\(" want "\\)") print id, name, ns, cnt }'
+  bpftool prog show | awk -v others="$scratch/others" '
+    BEGIN { while ((getline id < others) > 0) before[id] = 1 }
+    function flush() { if (id != "" && !(id in before)) print id, name, ns + 0, cnt + 0 }
+    /^[0-9]+:/ { flush(); id = $1; sub(":", "", id); name = ""; ns = 0; cnt = 0
+                 for (i = 1; i < NF; i++) if ($i == "name") name = $(i + 1) }
+    { for (i = 1; i < NF; i++) { if ($i == "run_time_ns") ns = $(i + 1); if ($i == "run_cnt") cnt = $(i + 1) } }
+    END { flush() }'
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 
