@@ -264,7 +264,7 @@ impl Printer<'_> {
             return Ok(());
         }
         let flow = self.collected.table.flow_at(applied.flow);
-        let ended = flow.filter(|_| applied.ended);
+        let ended = flow.filter(|_| applied.ended());
         let mut subject = match flow {
             Some(flow) => Subject::from(flow),
             None => Subject::ends(event.local, event.remote, event.netns),
@@ -280,7 +280,8 @@ impl Printer<'_> {
         let forecast = flow
             .filter(|_| retransmitted)
             .and_then(|flow| forecast(flow, event.ts));
-        let line = json::event_line(event, applied, forecast.as_ref());
+        let owner = self.collected.table.owner(event, applied);
+        let line = json::event_line(event, owner, applied, forecast.as_ref());
         writeln!(out, "{line}")?;
         if let Some(line) = ended.and_then(json::flow_end_line) {
             writeln!(out, "{line}")?;

@@ -183,7 +183,7 @@ impl Observed {
             return;
         }
         let flow = self.collected.table.flow_at(applied.flow);
-        if applied.ended {
+        if applied.ended() {
             if let Some(flow) = flow
                 && let Some(end) = flow
                     .end

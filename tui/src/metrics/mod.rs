@@ -331,7 +331,7 @@ impl Metrics {
             }
             EventKind::Destroyed => {}
         }
-        if applied.ended
+        if applied.ended()
             && let Some(flow) = flow
         {
             self.ended(flow, owner);

@@ -33,7 +33,7 @@ impl Feed {
 
     fn apply(&mut self, event: Event) {
         let applied = self.table.apply(&event);
-        let flow = match applied.ended {
+        let flow = match applied.ended() {
             true => self.table.last_ended(),
             false => event.sock.and_then(|sock| self.table.flow(sock)),
         };

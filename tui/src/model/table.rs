@@ -47,16 +47,19 @@ pub struct TableCounts {
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Applied {
-    /// The owner of the event's flow, when known.
-    pub owner: Option<Task>,
-    /// The event ended its flow: see [`ConnectionTable::last_ended`].
-    pub ended: bool,
     /// Where the event's flow is now, for [`ConnectionTable::flow_at`]
     /// (None when the table has no flow for it).
     pub flow: Option<FlowAt>,
     /// The drop was a SYN retransmission local congestion kept on this
     /// host, which the kernel counted as this one.
     pub kept_on_host: Option<u8>,
+}
+
+impl Applied {
+    /// The event ended its flow: see [`ConnectionTable::last_ended`].
+    pub fn ended(&self) -> bool {
+        self.flow == Some(FlowAt::LastEnded)
+    }
 }
 
 /// Where the flow of an event just applied is in the table.
@@ -144,7 +147,7 @@ impl ConnectionTable {
                 if let Some(state) = retransmit.state {
                     flow.state = state;
                 }
-                owner_of(flow)
+                applied_to(flow)
             }
             EventKind::ResetSent | EventKind::ResetReceived => {
                 // An abort sends its RST after the change to CLOSE (and the
@@ -165,11 +168,8 @@ impl ConnectionTable {
                     flow.resets_received = flow.resets_received.saturating_add(1);
                 }
                 match live {
-                    true => owner_of(flow),
-                    false => Applied {
-                        owner: flow.owner.clone(),
-                        ..Applied::default()
-                    },
+                    true => applied_to(flow),
+                    false => Applied::default(),
                 }
             }
             EventKind::Destroyed => match self.remove_live(sock) {
@@ -216,7 +216,7 @@ impl ConnectionTable {
         }
         if new != TcpState::Close {
             flow.state = new;
-            return owner_of(flow);
+            return applied_to(flow);
         }
         flow.state = old;
         match self.remove_live(sock) {
@@ -291,10 +291,10 @@ impl ConnectionTable {
         {
             return Applied {
                 kept_on_host: flow.retransmits.last().map(|record| record.retransmits),
-                ..owner_of(flow)
+                ..applied_to(flow)
             };
         }
-        owner_of(flow)
+        applied_to(flow)
     }
 
     /// The live flow an event belongs to: by its socket, or, for an event
@@ -370,15 +370,12 @@ impl ConnectionTable {
             last_state,
             stack,
         });
-        let owner = flow.owner.clone();
         if self.ended.len() >= self.capacity.ended {
             self.ended.pop_front();
             self.evicted_ended += 1;
         }
         self.ended.push_back(flow);
         Applied {
-            owner,
-            ended: true,
             flow: Some(FlowAt::LastEnded),
             ..Applied::default()
         }
@@ -395,6 +392,24 @@ impl ConnectionTable {
             FlowAt::Live(sock) => self.live.get(&sock),
             FlowAt::LastEnded => self.ended.back(),
         }
+    }
+
+    /// The owner of the flow `event` was applied to: where `applied`
+    /// says, or, for a reset after its flow ended, that ended flow's.
+    pub fn owner(&self, event: &Event, applied: &Applied) -> Option<&Task> {
+        if let Some(flow) = self.flow_at(applied.flow) {
+            return flow.owner.as_ref();
+        }
+        if !matches!(event.kind, EventKind::ResetSent | EventKind::ResetReceived) {
+            return None;
+        }
+        let sock = event.sock?;
+        let recent = self.ended.iter().rev().take(RECENTLY_ENDED);
+        recent
+            .into_iter()
+            .find(|flow| flow.sock == sock)?
+            .owner
+            .as_ref()
     }
 
     pub fn live(&self) -> impl Iterator<Item = &Flow> {
@@ -450,9 +465,8 @@ fn same_ends(flow: &Flow, event: &Event) -> bool {
 }
 
 /// What applying an event to the live `flow` did, at least.
-fn owner_of(flow: &Flow) -> Applied {
+fn applied_to(flow: &Flow) -> Applied {
     Applied {
-        owner: flow.owner.clone(),
         flow: Some(FlowAt::Live(flow.sock)),
         ..Applied::default()
     }

@@ -96,8 +96,10 @@ fn the_first_survey_adds_open_flows_with_their_owner_and_the_probes_adopt_them()
     assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(400));
     assert_eq!(flow.unit.as_deref(), Some("nginx.service"));
 
-    let applied = table.apply(&close_event(&accepted, 11 * SECOND));
-    assert_eq!(applied.owner.map(|task| task.pid), Some(400));
+    let close = close_event(&accepted, 11 * SECOND);
+    let applied = table.apply(&close);
+    let owner = table.owner(&close, &applied);
+    assert_eq!(owner.map(|task| task.pid), Some(400));
     assert!(table.flow(added[0]).is_none(), "the stand-in key is gone");
     let flow = table.flow(SockId(KERNEL_ADDRESS)).expect("adopted");
     assert!(flow.preexisting);
@@ -365,7 +367,7 @@ fn a_close_still_on_its_way_when_a_survey_misses_the_socket_ends_the_flow() {
             stack: None,
         },
     ));
-    assert!(applied.ended);
+    assert!(applied.ended());
     let ended = table.ended().last().expect("the flow ended");
     assert!(ended.seen_from_start, "the flow that began at 1 s ended");
     assert_eq!(ended.first_seen, SECOND);

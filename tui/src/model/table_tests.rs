@@ -89,8 +89,21 @@ impl Sock {
     }
 }
 
-fn run(table: &mut ConnectionTable, events: &[Event]) -> Vec<Applied> {
-    events.iter().map(|event| table.apply(event)).collect()
+/// What the table made of one event, read right after applying it.
+struct Step {
+    owner: Option<Task>,
+    ended: bool,
+}
+
+fn run(table: &mut ConnectionTable, events: &[Event]) -> Vec<Step> {
+    let mut step = |event| {
+        let applied = table.apply(event);
+        Step {
+            owner: table.owner(event, &applied).cloned(),
+            ended: applied.ended(),
+        }
+    };
+    events.iter().map(&mut step).collect()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::{
         counters::Counters,
         destinations::{Summary, WINDOW},
         errno,
-        event::{Event, EventKind, Nanos, RetransmitCause},
+        event::{Event, EventKind, Nanos, RetransmitCause, Task},
         flow::Flow,
         forecast::Forecast,
         table::{Applied, TableCounts},
@@ -48,11 +48,15 @@ fn owner_fields(flow: &Flow) -> OwnerFields {
     }
 }
 
-/// An event line; `applied` is what the table made of it (the flow's
-/// owner), and `forecast` the flow's give-up forecast after a
+/// An event line; `owner` is its flow's, `applied` what the table made
+/// of it, and `forecast` the flow's give-up forecast after a
 /// retransmission, sent or kept on this host.
-pub fn event_line(event: &Event, applied: &Applied, forecast: Option<&Forecast>) -> String {
-    let owner = applied.owner.as_ref();
+pub fn event_line(
+    event: &Event,
+    owner: Option<&Task>,
+    applied: &Applied,
+    forecast: Option<&Forecast>,
+) -> String {
     let fields = EventFields {
         ts: rfc3339(event.ts),
         sock: event.sock.map(|sock| sock.to_string()),

@@ -14,11 +14,7 @@ use crate::{
 
 /// An event line as `tcpscope --json` prints it (no forecast).
 fn event_line(event: &Event, owner: Option<&Owner>) -> String {
-    let applied = Applied {
-        owner: owner.cloned(),
-        ..Applied::default()
-    };
-    json::event_line(event, &applied, None)
+    json::event_line(event, owner, &Applied::default(), None)
 }
 
 fn event(kind: EventKind) -> Event {
