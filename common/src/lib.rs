@@ -32,6 +32,98 @@ pub mod kind {
     /// `skb:kfree_skb` for a TCP segment: the kernel dropped it, with a
     /// reason. Sent as a [`super::DropRecord`].
     pub const DROP: u8 = 7;
+    /// A connection the probes kept to themselves while it was healthy
+    /// (see [`super::Opening`]), told once it is in trouble or has lived
+    /// past a second: `ts_ns` and the task are its open's, `old_state`
+    /// how it opened (SYN_SENT or SYN_RECV), `new_state` ESTABLISHED or
+    /// that state again, and [`super::Record::established_after_us`].
+    pub const OPENED: u8 = 8;
+}
+
+/// The longest the probes keep a healthy connection to themselves, ns:
+/// past it, its next state change tells it, and userspace takes the
+/// quiet ones out of [`Opening`]'s map.
+pub const KEPT_FOR_NS: u64 = 1_000_000_000;
+
+/// What the probes remember of a connection from its open (connect, or a
+/// child socket accepted) while it stays healthy, in an LRU hash map keyed
+/// by the socket's address. Its first healthy changes are counted per
+/// destination ([`Opens`]) instead of each sent as a record; the entry
+/// leaves the map when the connection closes cleanly, or when it is told
+/// as a [`kind::OPENED`] record, whichever comes first (the side that
+/// deletes it tells it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Opening {
+    /// `bpf_ktime_get_ns()` at the open.
+    pub opened_ns: u64,
+    /// The task that connected; 0 for an accepted socket (its owner is
+    /// learned later, or by a survey).
+    pub pid_tgid: u64,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub comm: [u8; COMM_LEN],
+    pub netns: u32,
+    /// Since the open; 0 until the handshake completes.
+    pub established_after_us: u32,
+    /// Host byte order; the local port is 0 until a connect's is chosen.
+    pub sport: u16,
+    pub dport: u16,
+    pub family: u16,
+    /// SYN_SENT (a connect) or SYN_RECV (an accepted socket).
+    pub opened_as: u8,
+    pub _pad: u8,
+}
+
+/// `TCP_ESTABLISHED`, as in the kernel's include/net/tcp_states.h.
+const TCP_ESTABLISHED: u8 = 1;
+
+impl Record {
+    /// Fills this record as the [`kind::OPENED`] record of `opening`,
+    /// leaving `sock` and the fields OPENED does not use as they are. The
+    /// probes and userspace (for the quiet connections it tells) both
+    /// build it here.
+    #[inline(always)]
+    pub fn fill_opened(&mut self, opening: &Opening) {
+        self.ts_ns = opening.opened_ns;
+        self.pid_tgid = opening.pid_tgid;
+        self.comm = opening.comm;
+        self.saddr = opening.saddr;
+        self.daddr = opening.daddr;
+        self.netns = opening.netns;
+        self.sport = opening.sport;
+        self.dport = opening.dport;
+        self.family = opening.family;
+        self.kind = kind::OPENED;
+        self.old_state = opening.opened_as;
+        self.new_state = match opening.established_after_us {
+            0 => opening.opened_as,
+            _ => TCP_ESTABLISHED,
+        };
+        self.established_after_us = opening.established_after_us;
+    }
+}
+
+/// A remote end connections are opened to, as the probes count them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Destination {
+    /// IPv4 in the first four bytes, or IPv6.
+    pub addr: [u8; 16],
+    /// Host byte order.
+    pub port: u16,
+    pub family: u16,
+}
+
+/// Per destination and CPU, since the probes loaded: every connect
+/// (CLOSE to SYN_SENT), none of which is sent as a record, and every
+/// handshake completed while its connection was still in [`Opening`]'s map
+/// (the others are sent as records). Userspace adds the CPUs together.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Opens {
+    pub attempts: u64,
+    pub established: u64,
 }
 
 /// [`DropRecord::reason`] of a drop on a kernel whose `kfree_skb` gives no
@@ -85,7 +177,7 @@ pub struct Limits {
 
 /// One ring-buffer record. Fields a kind does not use are zero.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Record {
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
     pub ts_ns: u64,
@@ -107,6 +199,8 @@ pub struct Record {
     /// Bytes of [`StackedRecord::stack`] filled by `bpf_get_stack`, or a
     /// negative errno; 0 in a record sent without a stack.
     pub stack_bytes: i32,
+    /// For OPENED: µs from the open to ESTABLISHED (0: not established).
+    pub established_after_us: u32,
     /// Host byte order.
     pub sport: u16,
     pub dport: u16,
@@ -122,7 +216,7 @@ pub struct Record {
     pub backoff: u8,
     /// `icsk_retransmits` (SYN-ACK: the request's `num_retrans`).
     pub retransmits: u8,
-    pub _pad: [u8; 5],
+    pub _pad: u8,
 }
 
 /// A record followed by a kernel stack: sent only for the events whose
@@ -310,4 +404,10 @@ mod pod {
     unsafe impl aya::Pod for super::DropRecord {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::DropFilter {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Opening {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Destination {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Opens {}
 }

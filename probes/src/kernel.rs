@@ -32,9 +32,12 @@ pub const TCP_FLAGS_BYTE: usize = 13;
 pub const TCP_ESTABLISHED: u8 = 1;
 pub const TCP_SYN_SENT: u8 = 2;
 pub const TCP_SYN_RECV: u8 = 3;
+pub const TCP_FIN_WAIT1: u8 = 4;
 pub const TCP_TIME_WAIT: u8 = 6;
 pub const TCP_CLOSE: u8 = 7;
 pub const TCP_CLOSE_WAIT: u8 = 8;
+pub const TCP_LAST_ACK: u8 = 9;
+pub const TCP_LISTEN: u8 = 10;
 pub const TCP_NEW_SYN_RECV: u8 = 12;
 
 /// Reads a `T` at `base + offset`; zero when the field is absent on this
@@ -50,31 +53,57 @@ pub fn read<T: Copy + Default>(base: *const u8, offset: u32) -> T {
         .unwrap_or_default()
 }
 
+/// The 4-tuple, family, state and network namespace of a socket.
+#[derive(Default)]
+pub struct Ends {
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub netns: u32,
+    /// Host byte order.
+    pub sport: u16,
+    pub dport: u16,
+    pub family: u16,
+    pub state: u8,
+}
+
 /// Copies the 4-tuple, family, state and network namespace of anything that
 /// starts with a `struct sock_common`: full, request and timewait sockets.
 #[inline(always)]
 pub fn fill_from_sock_common(record: &mut Record, sk: *const u8) {
-    let (family, state) = if offset!(skc_in_head) == 1 {
-        fill_from_head(record, &read::<[u8; HEAD_BYTES]>(sk, 0))
-    } else {
-        fill_field_by_field(record, sk)
-    };
-    record.family = family;
-    if family == AF_INET6 {
-        record.saddr = read(sk, offset!(skc_v6_rcv_saddr));
-        record.daddr = read(sk, offset!(skc_v6_daddr));
-    }
-    record.old_state = state;
-    record.new_state = state;
-    let net: *const u8 = read::<usize>(sk, offset!(skc_net)) as *const u8;
-    record.netns = read(net, offset!(net_ns_inum));
+    let ends = read_ends(sk);
+    record.saddr = ends.saddr;
+    record.daddr = ends.daddr;
+    record.netns = ends.netns;
+    record.sport = ends.sport;
+    record.dport = ends.dport;
+    record.family = ends.family;
+    record.old_state = ends.state;
+    record.new_state = ends.state;
 }
 
-/// Ports and IPv4 addresses from the socket's first bytes, copied at once;
-/// returns the family and state. Indexes are masked to the field's
-/// alignment within the copy (userspace checked they fit).
+/// The [`Ends`] of anything that starts with a `struct sock_common`.
 #[inline(always)]
-fn fill_from_head(record: &mut Record, head: &[u8; HEAD_BYTES]) -> (u16, u8) {
+pub fn read_ends(sk: *const u8) -> Ends {
+    let mut ends = Ends::default();
+    if offset!(skc_in_head) == 1 {
+        read_from_head(&mut ends, &read::<[u8; HEAD_BYTES]>(sk, 0));
+    } else {
+        read_field_by_field(&mut ends, sk);
+    }
+    if ends.family == AF_INET6 {
+        ends.saddr = read(sk, offset!(skc_v6_rcv_saddr));
+        ends.daddr = read(sk, offset!(skc_v6_daddr));
+    }
+    let net: *const u8 = read::<usize>(sk, offset!(skc_net)) as *const u8;
+    ends.netns = read(net, offset!(net_ns_inum));
+    ends
+}
+
+/// Ports, IPv4 addresses, family and state from the socket's first bytes,
+/// copied at once. Indexes are masked to the field's alignment within the
+/// copy (userspace checked they fit).
+#[inline(always)]
+fn read_from_head(ends: &mut Ends, head: &[u8; HEAD_BYTES]) {
     let u16_at = |offset: u32| {
         let at = (offset as usize) & (HEAD_BYTES - 2);
         u16::from_ne_bytes([head[at], head[at + 1]])
@@ -83,24 +112,25 @@ fn fill_from_head(record: &mut Record, head: &[u8; HEAD_BYTES]) -> (u16, u8) {
         let at = (offset as usize) & (HEAD_BYTES - 4);
         [head[at], head[at + 1], head[at + 2], head[at + 3]]
     };
-    record.sport = u16_at(offset!(skc_num));
-    record.dport = u16::from_be(u16_at(offset!(skc_dport)));
-    record.saddr[..4].copy_from_slice(&ipv4_at(offset!(skc_rcv_saddr)));
-    record.daddr[..4].copy_from_slice(&ipv4_at(offset!(skc_daddr)));
-    let state = head[(offset!(skc_state) as usize) & (HEAD_BYTES - 1)];
-    (u16_at(offset!(skc_family)), state)
+    ends.sport = u16_at(offset!(skc_num));
+    ends.dport = u16::from_be(u16_at(offset!(skc_dport)));
+    ends.saddr[..4].copy_from_slice(&ipv4_at(offset!(skc_rcv_saddr)));
+    ends.daddr[..4].copy_from_slice(&ipv4_at(offset!(skc_daddr)));
+    ends.state = head[(offset!(skc_state) as usize) & (HEAD_BYTES - 1)];
+    ends.family = u16_at(offset!(skc_family));
 }
 
 /// The same fields read one by one, for a kernel whose layout differs.
 #[inline(always)]
-fn fill_field_by_field(record: &mut Record, sk: *const u8) -> (u16, u8) {
-    record.sport = read(sk, offset!(skc_num));
-    record.dport = u16::from_be(read(sk, offset!(skc_dport)));
+fn read_field_by_field(ends: &mut Ends, sk: *const u8) {
+    ends.sport = read(sk, offset!(skc_num));
+    ends.dport = u16::from_be(read(sk, offset!(skc_dport)));
     let saddr: [u8; 4] = read(sk, offset!(skc_rcv_saddr));
     let daddr: [u8; 4] = read(sk, offset!(skc_daddr));
-    record.saddr[..4].copy_from_slice(&saddr);
-    record.daddr[..4].copy_from_slice(&daddr);
-    (read(sk, offset!(skc_family)), read(sk, offset!(skc_state)))
+    ends.saddr[..4].copy_from_slice(&saddr);
+    ends.daddr[..4].copy_from_slice(&daddr);
+    ends.family = read(sk, offset!(skc_family));
+    ends.state = read(sk, offset!(skc_state));
 }
 
 /// The local port of a full socket from `inet_sport`, which, unlike

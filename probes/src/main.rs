@@ -1,12 +1,16 @@
 //! tcpscope's eBPF programs: BTF tracepoints (tp_btf) on the kernel's TCP
 //! events. Each one reads what the kernel hands it, fills one ring-buffer
-//! record and counts the records it could not send. Decisions (is this a
-//! timeout? who owns the flow?) are made in userspace.
+//! record and counts the records it could not send, except on the healthy
+//! path (`healthy`), where young connections that stay clean are only
+//! remembered and counted. Decisions about trouble (is this a timeout? who
+//! owns the flow?) are made in userspace.
 //!
 //! Only built for the BPF target; on the host this crate is an empty binary
 //! so that `cargo build --workspace` and clippy still work.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
 
+#[cfg(target_arch = "bpf")]
+mod healthy;
 #[cfg(target_arch = "bpf")]
 mod kernel;
 #[cfg(target_arch = "bpf")]

@@ -17,14 +17,18 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use tcpscope_common::{
-    DropFilter, DropRecord, Limits, NO_DROP_REASON, Record, STACK_DEPTH, StackedRecord, kind,
+    DropFilter, DropRecord, Limits, NO_DROP_REASON, Opening, Record, STACK_DEPTH, StackedRecord,
+    kind,
 };
 
-use crate::kernel::{
-    IPPROTO_TCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FLAGS_BYTE, TCP_NEW_SYN_RECV,
-    TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, fill_from_headers, fill_from_packet,
-    fill_from_sock_common, fill_limits, fill_local_port, fill_retransmit_state, netns_at, offset,
-    read, tcp_headers,
+use crate::{
+    healthy::{self, Change},
+    kernel::{
+        IPPROTO_TCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FLAGS_BYTE,
+        TCP_LAST_ACK, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, fill_from_headers,
+        fill_from_packet, fill_from_sock_common, fill_limits, fill_local_port,
+        fill_retransmit_state, netns_at, offset, read, tcp_headers,
+    },
 };
 
 /// What a handler needs of the hook it runs under: the tracepoint's
@@ -123,10 +127,19 @@ fn count_lost() {
     }
 }
 
+/// Whether a record carries the task the CPU was running: only where that
+/// task is the socket's owner (userspace's `runs_in_owner_context` is the
+/// same rule), since reading its name costs a helper call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Task {
+    Current,
+    Omitted,
+}
+
 /// Reserves a record, fills what every kind carries (time, kind, socket,
-/// the task the CPU was running; everything else zero), then `fill`s it.
+/// maybe the task; everything else zero), then `fill`s it.
 #[inline(always)]
-fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
+fn emit(record_kind: u8, sock: *const u8, task: Task, fill: impl FnOnce(&mut Record)) {
     let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
         count_lost();
         return;
@@ -134,9 +147,20 @@ fn emit(record_kind: u8, sock: *const u8, fill: impl FnOnce(&mut Record)) {
     // SAFETY: the reserved ring-buffer entry is ours until submitted, sized
     // and aligned for a Record.
     let record = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(record, record_kind, sock);
+    fill_header(record, record_kind, sock, task);
     fill(record);
     entry.submit(wakeup());
+}
+
+/// Sends a connection the probes kept to themselves until now.
+#[inline(always)]
+fn emit_opened(sock: *const u8, opening: &Opening) {
+    emit(kind::OPENED, sock, Task::Omitted, |record| {
+        record.fill_opened(opening);
+        if record.sport == 0 {
+            fill_local_port(record, sock);
+        }
+    });
 }
 
 /// As [`emit`], followed by the kernel stack of the event.
@@ -145,6 +169,7 @@ fn emit_with_stack(
     ctx: &impl EbpfContext,
     record_kind: u8,
     sock: *const u8,
+    task: Task,
     fill: impl FnOnce(&mut Record),
 ) {
     let Some(mut entry) = EVENTS.reserve::<StackedRecord>(0) else {
@@ -154,7 +179,7 @@ fn emit_with_stack(
     // SAFETY: as for a Record: the reserved entry is ours, sized and
     // aligned for a StackedRecord.
     let stacked = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut stacked.record, record_kind, sock);
+    fill_header(&mut stacked.record, record_kind, sock, task);
     fill(&mut stacked.record);
     stacked.record.stack_bytes = fill_stack(ctx, &mut stacked.stack);
     entry.submit(wakeup());
@@ -172,12 +197,17 @@ fn fill_stack(ctx: &impl EbpfContext, stack: &mut [u64; STACK_DEPTH]) -> i32 {
 }
 
 #[inline(always)]
-fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8) {
+fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8, task: Task) {
     // SAFETY: a helper without arguments.
     record.ts_ns = unsafe { bpf_ktime_get_ns() };
     record.sock = sock as u64;
-    record.pid_tgid = bpf_get_current_pid_tgid();
-    record.comm = bpf_get_current_comm().unwrap_or_default();
+    if task == Task::Current {
+        record.pid_tgid = bpf_get_current_pid_tgid();
+        record.comm = bpf_get_current_comm().unwrap_or_default();
+    } else {
+        record.pid_tgid = 0;
+        record.comm = [0; 16];
+    }
     record.saddr = [0; 16];
     record.daddr = [0; 16];
     record.limits = Limits::default();
@@ -185,6 +215,7 @@ fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8) {
     record.sk_err = 0;
     record.rto_jiffies = 0;
     record.stack_bytes = 0;
+    record.established_after_us = 0;
     record.sport = 0;
     record.dport = 0;
     record.family = 0;
@@ -193,7 +224,7 @@ fn fill_header(record: &mut Record, record_kind: u8, sock: *const u8) {
     record.new_state = 0;
     record.backoff = 0;
     record.retransmits = 0;
-    record._pad = [0; 5];
+    record._pad = 0;
 }
 
 /// Unread bytes past which a record wakes the reader at once. Below it the
@@ -230,6 +261,22 @@ fn on_state_change(ctx: &impl Hook) -> i32 {
     let old_state = ctx.arg::<i32>(1) as u8;
     let new_state = ctx.arg::<i32>(2) as u8;
     let sk_err: i32 = read(sk, offset!(sk_err));
+    // The stack costs more than the rest of the record: it goes with the
+    // closes that are not a clean end.
+    let trouble = healthy::is_trouble(old_state, new_state, sk_err);
+    if !healthy::every_flow() {
+        // SAFETY: a helper without arguments.
+        let now_ns = unsafe { bpf_ktime_get_ns() };
+        let told = |opening: &Opening| emit_opened(sk, opening);
+        let change = healthy::on_state_change(sk, old_state, new_state, trouble, now_ns, told);
+        if let Change::Kept = change {
+            return 0;
+        }
+    }
+    let task = match owner_context(old_state, new_state, sk_err) {
+        true => Task::Current,
+        false => Task::Omitted,
+    };
     let fill = |record: &mut Record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
@@ -240,18 +287,37 @@ fn on_state_change(ctx: &impl Hook) -> i32 {
             fill_retransmit_state(record, sk);
         }
     };
-    // The stack costs more than the rest of the record: it goes with the
-    // closes that are not an established flow's orderly end (an error, a
-    // handshake that never completed, or an abort: straight from a
-    // synchronized state to CLOSE, skipping the FIN states).
-    let handshake = matches!(old_state, TCP_SYN_SENT | TCP_SYN_RECV);
-    let abort = matches!(old_state, TCP_ESTABLISHED | TCP_CLOSE_WAIT);
-    if new_state == TCP_CLOSE && (sk_err != 0 || handshake || abort) {
-        emit_with_stack(ctx, kind::STATE, sk, fill);
+    if trouble {
+        emit_with_stack(ctx, kind::STATE, sk, task, fill);
     } else {
-        emit(kind::STATE, sk, fill);
+        emit(kind::STATE, sk, task, fill);
     }
     0
+}
+
+/// The changes that run in the context of the socket's owner: a connect,
+/// a listen, a close() (the first FIN, or an abort or failed connect
+/// without error). The same rule as userspace's `runs_in_owner_context`.
+#[inline(always)]
+fn owner_context(old: u8, new: u8, sk_err: i32) -> bool {
+    let opened = old == TCP_CLOSE && matches!(new, TCP_SYN_SENT | TCP_LISTEN);
+    let closed = matches!(
+        (old, new),
+        (TCP_ESTABLISHED, TCP_FIN_WAIT1) | (TCP_CLOSE_WAIT, TCP_LAST_ACK)
+    );
+    let aborted = new == TCP_CLOSE
+        && sk_err == 0
+        && matches!(old, TCP_SYN_SENT | TCP_ESTABLISHED | TCP_CLOSE_WAIT);
+    opened || closed || aborted
+}
+
+/// Before an event for `sk` is sent: its connection's open, if the
+/// healthy path kept it until now.
+#[inline(always)]
+fn tell_if_kept(sk: *const u8) {
+    if !healthy::every_flow() {
+        healthy::tell_if_kept(sk, |opening| emit_opened(sk, opening));
+    }
 }
 
 entry_points!(
@@ -265,7 +331,8 @@ entry_points!(
 #[inline(always)]
 fn on_retransmit(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
-    emit_with_stack(ctx, kind::RETRANSMIT, sk, |record| {
+    tell_if_kept(sk);
+    emit_with_stack(ctx, kind::RETRANSMIT, sk, Task::Omitted, |record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
@@ -286,7 +353,7 @@ entry_points!(
 fn on_synack_retransmit(ctx: &impl Hook) -> i32 {
     let listener: *const u8 = ctx.arg(0);
     let request: *const u8 = ctx.arg(1);
-    emit(kind::SYNACK_RETRANSMIT, request, |record| {
+    emit(kind::SYNACK_RETRANSMIT, request, Task::Omitted, |record| {
         fill_from_sock_common(record, request);
         record.retransmits = read(request, offset!(req_num_retrans));
         record.backoff = read(request, offset!(req_num_timeout));
@@ -311,7 +378,8 @@ entry_points!(
 fn on_reset_sent(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
     let skb: *const u8 = ctx.arg(1);
-    emit(kind::RESET_SENT, sk, |record| {
+    tell_if_kept(sk);
+    emit(kind::RESET_SENT, sk, Task::Omitted, |record| {
         if sk.is_null() {
             fill_from_packet(record, skb);
             // The namespace of the device the answered segment came in on.
@@ -339,7 +407,8 @@ entry_points!(
 #[inline(always)]
 fn on_reset_received(ctx: &impl Hook) -> i32 {
     let sk: *const u8 = ctx.arg(0);
-    emit(kind::RESET_RECEIVED, sk, |record| {
+    tell_if_kept(sk);
+    emit(kind::RESET_RECEIVED, sk, Task::Omitted, |record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
         fill_retransmit_state(record, sk);
@@ -360,11 +429,14 @@ entry_points!(
 /// has been lost, sparing a busy box two records per connection.
 #[inline(always)]
 fn on_destroy(ctx: &impl Hook) -> i32 {
+    let sk: *const u8 = ctx.arg(0);
+    if !healthy::every_flow() {
+        healthy::forget(sk);
+    }
     if LOSSY.get(0).is_none_or(|&lossy| lossy == 0) {
         return 0;
     }
-    let sk: *const u8 = ctx.arg(0);
-    emit(kind::DESTROY, sk, |record| {
+    emit(kind::DESTROY, sk, Task::Omitted, |record| {
         fill_from_sock_common(record, sk);
         fill_local_port(record, sk);
     });
@@ -422,6 +494,7 @@ fn on_drop(ctx: &impl Hook, reason: u32, rx_sk: *const u8) -> i32 {
         true => read::<usize>(skb, offset!(skb_sk)) as *const u8,
         false => rx_sk,
     };
+    tell_if_kept(sk);
     let Some(mut entry) = EVENTS.reserve::<DropRecord>(0) else {
         count_lost();
         return 0;
@@ -430,7 +503,7 @@ fn on_drop(ctx: &impl Hook, reason: u32, rx_sk: *const u8) -> i32 {
     // aligned for a DropRecord.
     let dropped = unsafe { &mut *entry.as_mut_ptr() };
     let record = &mut dropped.record;
-    fill_header(record, kind::DROP, sk);
+    fill_header(record, kind::DROP, sk, Task::Omitted);
     fill_from_headers(record, ip, tcp);
     // The device's namespace; a packet not yet (or no longer) on a device
     // has its socket's.

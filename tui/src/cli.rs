@@ -84,6 +84,13 @@ pub struct Cli {
     #[arg(long, conflicts_with = "replay")]
     pub raw_tracepoints: bool,
 
+    /// Have the probes send every state change of every connection. By
+    /// default a connection that stays clean for its first second is only
+    /// counted in the kernel (attempts and handshakes per destination), and
+    /// told once it is in trouble or older; this costs the box more.
+    #[arg(long, conflicts_with = "replay")]
+    pub every_flow: bool,
+
     /// The most live flows the table holds; past it the flow idle longest
     /// is evicted (and counted in `flows_evicted`). Bounds tcpscope's
     /// memory under a flood.

@@ -151,6 +151,7 @@ fn open_source(
     let access = Access {
         btf_file: cli.btf.clone(),
         raw_tracepoints: cli.raw_tracepoints,
+        every_flow: cli.every_flow,
         surveyed_sockets_max: cli.max_flows as usize,
         runtime_root: cli.runtime_root.clone(),
     };

@@ -150,6 +150,7 @@ impl Decoder {
             kind::RESET_SENT => EventKind::ResetSent,
             kind::RESET_RECEIVED => EventKind::ResetReceived,
             kind::DESTROY => EventKind::Destroyed,
+            kind::OPENED => self.opened(record)?,
             // Only with its drop fields: see decode_drop.
             other => return Err(DecodeError::Kind(other)),
         };
@@ -229,6 +230,19 @@ impl Decoder {
             })
             .clone();
         Some(Task { pid, comm })
+    }
+
+    fn opened(&self, record: &Record) -> Result<EventKind, DecodeError> {
+        let opened_as =
+            TcpState::from_kernel(record.old_state).ok_or(DecodeError::State(record.old_state))?;
+        let established_at = (record.established_after_us != 0).then(|| {
+            let after_ns = u64::from(record.established_after_us) * 1000;
+            self.wall_time(record.ts_ns.saturating_add(after_ns))
+        });
+        Ok(EventKind::Opened {
+            opened_as,
+            established_at,
+        })
     }
 
     fn state_change(&mut self, record: &Record, stack: &[u64]) -> Result<EventKind, DecodeError> {
@@ -336,17 +350,24 @@ fn frames(stacked: &StackedRecord) -> &[u64] {
 }
 
 fn endpoints(record: &Record) -> Result<(SocketAddr, SocketAddr), DecodeError> {
-    let ip = |bytes: &[u8; 16]| -> Result<IpAddr, DecodeError> {
-        match record.family {
-            2 => Ok(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()),
-            10 => Ok(Ipv6Addr::from(*bytes).into()),
-            other => Err(DecodeError::Family(other)),
-        }
+    let end = |bytes: &[u8; 16], port| {
+        endpoint(record.family, bytes, port).ok_or(DecodeError::Family(record.family))
     };
     Ok((
-        SocketAddr::new(ip(&record.saddr)?, record.sport),
-        SocketAddr::new(ip(&record.daddr)?, record.dport),
+        end(&record.saddr, record.sport)?,
+        end(&record.daddr, record.dport)?,
     ))
+}
+
+/// An address of `family` (AF_INET: the first four bytes; AF_INET6) and a
+/// port, as the probes write them; None for another family.
+pub fn endpoint(family: u16, bytes: &[u8; 16], port: u16) -> Option<SocketAddr> {
+    let ip: IpAddr = match family {
+        2 => Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into(),
+        10 => Ipv6Addr::from(*bytes).into(),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]

@@ -199,3 +199,49 @@ fn ipv6_records_keep_their_addresses() {
     assert_eq!(event.local, "[fd00::1]:42636".parse().expect("addr"));
     assert_eq!(event.remote, "[fd00::2]:22".parse().expect("addr"));
 }
+
+#[test]
+fn an_opened_record_tells_the_open_its_owner_and_when_the_handshake_completed() {
+    let opening = tcpscope_common::Opening {
+        opened_ns: 5_000,
+        pid_tgid: (23023 << 32) | 23024,
+        comm: *b"nc\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        family: 2,
+        saddr: blank(kind::OPENED).saddr,
+        daddr: blank(kind::OPENED).daddr,
+        sport: 42636,
+        dport: 22,
+        netns: 4026531840,
+        opened_as: 2,
+        established_after_us: 250,
+        ..tcpscope_common::Opening::default()
+    };
+    let mut record = Record {
+        sock: 0xffff_8881_0000_1000,
+        ..Record::default()
+    };
+    record.fill_opened(&opening);
+    let event = decoder().decode(&bytes(&record)).expect("decodes");
+    let wall = |ns: u64| ns.saturating_add_signed(CLOCK.monotonic_to_wall_ns);
+    assert_eq!(
+        event.kind,
+        EventKind::Opened {
+            opened_as: TcpState::SynSent,
+            established_at: Some(wall(5_000 + 250_000)),
+        }
+    );
+    assert_eq!(event.ts, wall(5_000), "the open's time");
+    assert_eq!(event.task.map(|task| task.pid), Some(23023));
+    assert_eq!(event.local.to_string(), "10.0.0.1:42636");
+    let mut handshaking = record;
+    handshaking.established_after_us = 0;
+    handshaking.new_state = 2;
+    let event = decoder().decode(&bytes(&handshaking)).expect("decodes");
+    assert!(matches!(
+        event.kind,
+        EventKind::Opened {
+            established_at: None,
+            ..
+        }
+    ));
+}

@@ -329,7 +329,18 @@ impl Metrics {
                 };
                 self.drops.get_or_create(&labels).inc();
             }
-            EventKind::Destroyed => {}
+            EventKind::Opens {
+                attempts,
+                established,
+            } => {
+                self.connect_attempts
+                    .get_or_create(&by_unit)
+                    .inc_by(u64::from(*attempts));
+                self.connections_established
+                    .get_or_create(&by_unit)
+                    .inc_by(u64::from(*established));
+            }
+            EventKind::Destroyed | EventKind::Opened { .. } => {}
         }
         if applied.ended()
             && let Some(flow) = flow

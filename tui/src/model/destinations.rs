@@ -11,7 +11,10 @@
 //! at most [`DEFAULT_CAPACITY`] destinations are kept, the least recently
 //! active evicted first and counted.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+};
 
 use super::{
     event::{Event, EventKind, Nanos, RetransmitCause, TcpState},
@@ -209,12 +212,29 @@ pub struct Summary<'a> {
     pub last_drop_reason: Option<&'a str>,
 }
 
+/// How long a drop toward a destination not known yet waits for it: a
+/// connect the probes counted in the kernel reaches the model up to a
+/// second after its first SYN (and that SYN's drop).
+const DROP_WAITS_FOR: Nanos = 3_000_000_000;
+/// The most drops waiting for their destination.
+const DROPS_WAITING: usize = 1024;
+
+/// A drop toward a destination not known yet.
+#[derive(Debug, Clone)]
+struct WaitingDrop {
+    at: Nanos,
+    toward: SocketAddr,
+    reason: Box<str>,
+}
+
 /// Every destination, bounded.
 #[derive(Debug, Clone)]
 pub struct Destinations {
     entries: HashMap<SocketAddr, Destination>,
     capacity: usize,
     evicted: u64,
+    /// Oldest first, at most [`DROPS_WAITING`].
+    waiting: VecDeque<WaitingDrop>,
 }
 
 impl Default for Destinations {
@@ -229,6 +249,7 @@ impl Destinations {
             entries: HashMap::new(),
             capacity: capacity.max(1),
             evicted: 0,
+            waiting: VecDeque::new(),
         }
     }
 
@@ -260,6 +281,25 @@ impl Destinations {
                 new: TcpState::Established,
                 ..
             } => self.count(event.ts, remote, true, |tally| &mut tally.established),
+            // A connect the probes counted, told: what happens to it
+            // next counts toward its destination.
+            EventKind::Opened {
+                opened_as: TcpState::SynSent,
+                ..
+            } => {
+                self.open(event.ts, remote);
+            }
+            EventKind::Opens {
+                attempts,
+                established,
+            } => {
+                self.add(event.ts, remote, true, *attempts, |tally| {
+                    &mut tally.attempts
+                });
+                self.add(event.ts, remote, true, *established, |tally| {
+                    &mut tally.established
+                });
+            }
             EventKind::Retransmit(retransmit) => {
                 match state.or(retransmit.state) == Some(TcpState::SynSent) {
                     true => self.count(event.ts, remote, true, |tally| &mut tally.syn_retransmits),
@@ -285,11 +325,32 @@ impl Destinations {
 
     /// Counts a packet to or from `remote` that the kernel dropped, for
     /// `reason` (the kernel's name, e.g. `NETFILTER_DROP`). Only known
-    /// destinations count: drops of anything else are not theirs.
+    /// destinations count: drops of anything else are not theirs. A drop
+    /// toward an unknown one waits [`DROP_WAITS_FOR`] for its connect.
     pub fn record_drop(&mut self, at: Nanos, remote: SocketAddr, reason: &str) {
         if NOT_LOST.contains(&reason) {
             return;
         }
+        if !self.entries.contains_key(&remote) {
+            while self
+                .waiting
+                .front()
+                .is_some_and(|drop| drop.at.saturating_add(DROP_WAITS_FOR) < at)
+                || self.waiting.len() >= DROPS_WAITING
+            {
+                self.waiting.pop_front();
+            }
+            self.waiting.push_back(WaitingDrop {
+                at,
+                toward: remote,
+                reason: reason.into(),
+            });
+            return;
+        }
+        self.count_drop(at, remote, reason);
+    }
+
+    fn count_drop(&mut self, at: Nanos, remote: SocketAddr, reason: &str) {
         let Some(destination) = self.entries.get_mut(&remote) else {
             return;
         };
@@ -310,19 +371,54 @@ impl Destinations {
         opens: bool,
         counter: impl FnOnce(&mut Tally) -> &mut u32,
     ) {
-        if remote.port() == 0 || remote.ip().is_unspecified() {
+        self.add(at, remote, opens, 1, counter);
+    }
+
+    /// As [`Self::count`], adding `n` (nothing when 0).
+    fn add(
+        &mut self,
+        at: Nanos,
+        remote: SocketAddr,
+        opens: bool,
+        n: u32,
+        counter: impl FnOnce(&mut Tally) -> &mut u32,
+    ) {
+        if n == 0 || (!opens && !self.entries.contains_key(&remote)) || !self.open(at, remote) {
             return;
-        }
-        if !self.entries.contains_key(&remote) {
-            if !opens {
-                return;
-            }
-            self.make_room(at);
-            self.entries.insert(remote, Destination::new());
         }
         if let Some(tally) = self.entries.get_mut(&remote).and_then(|dest| dest.at(at)) {
             let value = counter(tally);
-            *value = value.saturating_add(1);
+            *value = value.saturating_add(n);
+        }
+    }
+
+    /// Makes `remote` a destination if it is not one yet; false for an
+    /// address that cannot be one.
+    fn open(&mut self, at: Nanos, remote: SocketAddr) -> bool {
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return false;
+        }
+        if !self.entries.contains_key(&remote) {
+            self.make_room(at);
+            self.entries.insert(remote, Destination::new());
+            self.count_waiting_drops(remote, at);
+        }
+        true
+    }
+
+    /// Counts the drops toward the new destination `remote` that waited
+    /// for it, from [`DROP_WAITS_FOR`] before `at` on.
+    fn count_waiting_drops(&mut self, remote: SocketAddr, at: Nanos) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let since = at.saturating_sub(DROP_WAITS_FOR);
+        let (theirs, others): (VecDeque<WaitingDrop>, _) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|drop| drop.toward == remote);
+        self.waiting = others;
+        for drop in theirs.into_iter().filter(|drop| drop.at >= since) {
+            self.count_drop(drop.at, remote, &drop.reason);
         }
     }
 

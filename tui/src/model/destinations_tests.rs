@@ -317,3 +317,73 @@ fn destinations_idle_for_the_window_make_room_without_eviction() {
     assert_eq!(feed.destinations.evicted(), 0);
     assert_eq!(feed.destinations.len(), 1);
 }
+
+#[test]
+fn opens_the_probes_counted_add_up_with_the_connect_they_told() {
+    use TcpState::*;
+    let mut feed = Feed::default();
+    // 20 connects, 19 of them healthy: counted in the kernel, not sent.
+    let opens = EventKind::Opens {
+        attempts: 20,
+        established: 19,
+    };
+    feed.apply(Event {
+        ts: 1_000 * MS,
+        sock: None,
+        netns: 0,
+        local: addr("0.0.0.0:0"),
+        remote: addr(DB),
+        task: None,
+        kind: opens,
+    });
+    // The 20th retransmits its SYN: the probes tell its open, then the
+    // rest as it happens.
+    let opened = EventKind::Opened {
+        opened_as: SynSent,
+        established_at: None,
+    };
+    feed.event(7, DB, 500, opened);
+    feed.retransmit(7, DB, 1_500);
+    feed.retransmit(7, DB, 3_500);
+    feed.state(7, DB, 7_500, (SynSent, Close, ETIMEDOUT));
+    let summary = feed.summary(8_000, DB);
+    assert_eq!(
+        summary.tally,
+        Tally {
+            attempts: 20,
+            established: 19,
+            timeouts: 1,
+            syn_retransmits: 2,
+            ..Tally::default()
+        },
+        "the told open is not counted twice"
+    );
+}
+
+#[test]
+fn a_drop_before_its_connect_was_counted_waits_for_its_destination() {
+    let mut feed = Feed::default();
+    let db = addr(DB);
+    // The first SYN's drop comes before the probes' count of its connect.
+    feed.destinations.record_drop(10 * MS, db, "NETFILTER_DROP");
+    feed.destinations
+        .record_drop(20 * MS, addr("10.9.9.9:1"), "NO_SOCKET");
+    assert!(feed.destinations.is_empty(), "a drop makes no destination");
+    let opens = EventKind::Opens {
+        attempts: 1,
+        established: 0,
+    };
+    feed.apply(Event {
+        ts: 900 * MS,
+        sock: None,
+        netns: 0,
+        local: addr("0.0.0.0:0"),
+        remote: db,
+        task: None,
+        kind: opens,
+    });
+    let summary = feed.summary(1_000, DB);
+    assert_eq!((summary.tally.attempts, summary.tally.drops), (1, 1));
+    assert_eq!(summary.last_drop_reason, Some("NETFILTER_DROP"));
+    assert_eq!(feed.destinations.len(), 1);
+}

@@ -254,6 +254,23 @@ pub enum EventKind {
     Destroyed,
     /// A segment of the flow (or of no flow) dropped by the kernel.
     Drop(PacketDrop),
+    /// A flow the probes kept to themselves while it was young and healthy
+    /// (its connect and handshake counted in an [`EventKind::Opens`]
+    /// instead), told now that it is in trouble or has
+    /// lived past a second. The event's time and task are its open's.
+    Opened {
+        /// SYN_SENT (a connect) or SYN_RECV (an accepted socket).
+        opened_as: TcpState,
+        /// When its handshake completed, if it has.
+        established_at: Option<Nanos>,
+    },
+    /// Connects to the event's remote end, and handshakes completed, that
+    /// the probes counted since the last such event instead of sending
+    /// each (the healthy path). Has no socket.
+    Opens {
+        attempts: u32,
+        established: u32,
+    },
 }
 
 impl EventKind {
@@ -267,6 +284,8 @@ impl EventKind {
             Self::ResetReceived => "reset_received",
             Self::Destroyed => "destroy",
             Self::Drop(_) => "drop",
+            Self::Opened { .. } => "opened",
+            Self::Opens { .. } => "opens",
         }
     }
 }

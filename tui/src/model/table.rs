@@ -177,6 +177,12 @@ impl ConnectionTable {
                 None => Applied::default(),
             },
             EventKind::Drop(_) => self.apply_drop(event),
+            EventKind::Opened {
+                opened_as,
+                established_at,
+            } => self.apply_opened(sock, event, *opened_as, established_at.is_some()),
+            // Counts per destination: no socket.
+            EventKind::Opens { .. } => Applied::default(),
             // A SYN-ACK belongs to a request socket, which never becomes a
             // flow of its own: the accepted socket is a different one. Its
             // event names the listener.
@@ -223,6 +229,35 @@ impl ConnectionTable {
             Some(flow) => self.end(flow, event.ts, err, stack.clone(), true),
             None => Applied::default(),
         }
+    }
+
+    /// A flow the probes kept to themselves until now: it begins at the
+    /// event, owned by the event's task (a connect's). A survey may have
+    /// found it first; any other flow at its address is an older one
+    /// whose end was lost.
+    fn apply_opened(
+        &mut self,
+        sock: SockId,
+        event: &Event,
+        opened_as: TcpState,
+        established: bool,
+    ) -> Applied {
+        if self.live.get(&sock).is_some_and(|flow| !flow.preexisting) {
+            self.remove_live(sock);
+            self.evicted_live += 1;
+        }
+        let flow = self.flow_for(sock, event);
+        flow.preexisting = false;
+        flow.seen_from_start = true;
+        flow.first_seen = event.ts;
+        if flow.owner.is_none() {
+            flow.owner.clone_from(&event.task);
+        }
+        flow.state = match established {
+            true => TcpState::Established,
+            false => opened_as,
+        };
+        applied_to(flow)
     }
 
     /// Keeps [`Self::connecting`] in step with the flow of `sock`.

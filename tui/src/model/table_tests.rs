@@ -408,3 +408,46 @@ fn connect_attempts_are_listed_while_in_syn_sent_only() {
         "an ended attempt is gone"
     );
 }
+
+#[test]
+fn a_flow_the_probes_kept_begins_at_its_open_with_its_owner() {
+    use TcpState::*;
+    let sock = Sock::new(9, "10.0.0.1:5006", "10.0.0.2:80");
+    let mut table = ConnectionTable::default();
+    let opened = EventKind::Opened {
+        opened_as: SynSent,
+        established_at: Some(2 * MS),
+    };
+    let steps = run(
+        &mut table,
+        &[
+            sock.event(1, task(51, "client"), opened),
+            sock.state(1_300, None, Established, FinWait1, 0),
+            sock.state(1_301, None, FinWait1, FinWait2, 0),
+            sock.state(1_302, None, FinWait2, Close, 0),
+        ],
+    );
+    assert_eq!(steps[0].owner, task(51, "client"), "the connect's task");
+    assert!(steps[3].ended);
+    let flow = table.last_ended().expect("ended flow");
+    assert!(flow.seen_from_start && !flow.preexisting);
+    assert_eq!(flow.first_seen, MS, "it began at its open");
+    assert_eq!(flow.owner, task(51, "client"));
+    assert_eq!(reason_of(&table), EndReason::Closed);
+}
+
+#[test]
+fn an_accepted_flow_the_probes_kept_is_established_without_an_owner() {
+    use TcpState::*;
+    let sock = Sock::new(10, "10.0.0.2:80", "10.0.0.1:5007");
+    let mut table = ConnectionTable::default();
+    let opened = EventKind::Opened {
+        opened_as: SynRecv,
+        established_at: Some(MS),
+    };
+    run(&mut table, &[sock.event(0, None, opened)]);
+    let flow = table.flow(SockId(10)).expect("live flow");
+    assert_eq!(flow.state, Established);
+    assert_eq!(flow.owner, None);
+    assert_eq!(table.connecting().count(), 0);
+}

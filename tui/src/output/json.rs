@@ -16,8 +16,8 @@ use crate::{
     source::{Delivered, SourceInfo},
     wire::{
         self, CountersLine, DestinationLine, DropLine, Endpoints, EventFields, FlowEndLine,
-        FlowLine, Line, OwnerFields, PodFields, ProbeFailure, RetransmitLine, SockinfoLine,
-        StateLine, StatsLine, SynAckLine, rfc3339,
+        FlowLine, Line, OpenedLine, OpensLine, OwnerFields, PodFields, ProbeFailure,
+        RetransmitLine, SockinfoLine, StateLine, StatsLine, SynAckLine, rfc3339,
     },
 };
 
@@ -114,6 +114,22 @@ pub fn event_line(
         EventKind::ResetSent => Line::ResetSent(fields),
         EventKind::ResetReceived => Line::ResetReceived(fields),
         EventKind::Destroyed => Line::Destroy(fields),
+        EventKind::Opened {
+            opened_as,
+            established_at,
+        } => Line::Opened(OpenedLine {
+            event: fields,
+            opened_as: opened_as.name().to_string(),
+            established_ts: established_at.map(rfc3339),
+        }),
+        EventKind::Opens {
+            attempts,
+            established,
+        } => Line::Opens(OpensLine {
+            event: fields,
+            attempts: *attempts,
+            established: *established,
+        }),
     };
     line.to_json()
 }

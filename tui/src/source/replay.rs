@@ -392,6 +392,27 @@ pub fn parse_line(text: &str) -> Result<Recorded, String> {
             });
             (line.event, kind)
         }
+        Line::Opened(line) => {
+            let established_at =
+                match line.established_ts.as_deref() {
+                    None => None,
+                    Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
+                        format!("established_ts {text:?} is not an RFC 3339 time")
+                    })?),
+                };
+            let kind = EventKind::Opened {
+                opened_as: state(&line.opened_as)?,
+                established_at,
+            };
+            (line.event, kind)
+        }
+        Line::Opens(line) => {
+            let kind = EventKind::Opens {
+                attempts: line.attempts,
+                established: line.established,
+            };
+            (line.event, kind)
+        }
         Line::Stats(line) => {
             return Ok(Recorded::Stats {
                 ts,

@@ -1,6 +1,6 @@
 //! The lines of the probes' events: `state`, `retransmit`,
-//! `synack_retransmit`, `drop`, and the bare `reset_sent`,
-//! `reset_received` and `destroy`.
+//! `synack_retransmit`, `drop`, `opened`, `opens`, and the bare
+//! `reset_sent`, `reset_received` and `destroy`.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,4 +89,26 @@ pub struct DropLine {
     pub give_up_latest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub give_up_error: Option<String>,
+}
+
+/// A flow the probes kept to themselves while young and healthy, told
+/// late: `ts` and the owner are its open's.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpenedLine {
+    #[serde(flatten)]
+    pub event: EventFields,
+    /// `SYN_SENT` (a connect) or `SYN_RECV` (an accepted socket).
+    pub opened_as: String,
+    /// When its handshake completed, if it has.
+    pub established_ts: Option<String>,
+}
+
+/// Connects to the remote end, and handshakes completed, that the probes
+/// counted without sending each, since the last such line.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpensLine {
+    #[serde(flatten)]
+    pub event: EventFields,
+    pub attempts: u32,
+    pub established: u32,
 }

@@ -15,7 +15,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use events::{DropLine, EventFields, RetransmitLine, StateLine, SynAckLine};
+pub use events::{
+    DropLine, EventFields, OpenedLine, OpensLine, RetransmitLine, StateLine, SynAckLine,
+};
 pub use flows::{
     FlowEndLine, FlowLine, LimitsField, OwnerFields, PodFields, SockinfoLine, TcpInfo,
 };
@@ -35,6 +37,8 @@ pub enum Line {
     ResetReceived(EventFields),
     Destroy(EventFields),
     Drop(DropLine),
+    Opened(OpenedLine),
+    Opens(OpensLine),
     FlowEnd(FlowEndLine),
     Flow(FlowLine),
     Sockinfo(SockinfoLine),

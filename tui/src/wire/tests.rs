@@ -291,6 +291,16 @@ fn samples() -> Vec<Line> {
                 error: text("EPERM"),
             }],
         }),
+        Line::Opened(OpenedLine {
+            event: event(),
+            opened_as: text("SYN_SENT"),
+            established_ts: Some(event().ts),
+        }),
+        Line::Opens(OpensLine {
+            event: event(),
+            attempts: 20_000,
+            established: 19_998,
+        }),
     ]
 }
 
@@ -313,6 +323,8 @@ fn sample_of(line: &Line) -> usize {
         Line::Destination(_) => 13,
         Line::Counters(_) => 14,
         Line::Stats(_) => 15,
+        Line::Opened(_) => 16,
+        Line::Opens(_) => 17,
         Line::Unknown => usize::MAX,
     }
 }

@@ -2,6 +2,7 @@
 //! attaches the probes, then drains their ring buffer into decoded batches.
 
 pub mod clock;
+mod kept;
 pub mod offsets;
 pub mod preflight;
 pub mod probes;
@@ -22,6 +23,8 @@ use tokio::{
     time::{self, Instant, MissedTickBehavior},
 };
 
+use kept::Kept;
+
 use super::{
     Batch, SourceInfo,
     clock::Clock,
@@ -39,6 +42,8 @@ const BATCH: usize = 4096;
 const LOST_EVERY: Duration = Duration::from_millis(250);
 /// How often the ring buffer is drained when the probes do not wake us.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
+/// How often the healthy path's counts and quiet connections are read.
+const KEPT_EVERY: Duration = Duration::from_secs(1);
 /// How often every namespace's socket tables are surveyed.
 const SURVEY_EVERY: Duration = Duration::from_secs(1);
 /// How often the watched socket's details are read.
@@ -59,6 +64,9 @@ pub struct Access {
     /// Where container runtimes keep their state (`--runtime-root`), for
     /// the pods of containers.
     pub runtime_root: PathBuf,
+    /// Have the probes send every state change of every flow, not only
+    /// the flows in trouble or past a second (`--every-flow`).
+    pub every_flow: bool,
 }
 
 /// Probes loaded and attached, ready to run.
@@ -67,6 +75,8 @@ pub struct Live {
     probes: Probes,
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
+    /// The healthy path's maps (None with `--every-flow`).
+    kept: Option<Kept>,
     decoder: Decoder,
     /// Moves to its own thread when the source runs.
     surveyor: Option<Surveyor>,
@@ -123,6 +133,7 @@ impl Live {
         let plan = Plan {
             hooks,
             drop_prototype: DropPrototype::of_kernel(&btf),
+            every_flow: access.every_flow,
         };
         let hook_btf = match hooks {
             Hooks::Btf => Some(
@@ -142,6 +153,10 @@ impl Live {
             unsafe { AsyncFd::register_with_interest(probes.take_events()?, Interest::READABLE) }
                 .map_err(|error| anyhow::anyhow!("polling the ring buffer: {error}"))?;
         let lost = probes.take_lost()?;
+        let kept = match access.every_flow {
+            true => None,
+            false => Some(Kept::take(&mut probes)?),
+        };
         let verifier_logs = std::mem::take(&mut probes.verifier_logs);
         let surveyor = Surveyor::new(hz, access.surveyed_sockets_max)
             .with_pods(Pods::new(access.runtime_root.clone()));
@@ -158,6 +173,7 @@ impl Live {
                 probes,
                 ring,
                 lost,
+                kept,
                 decoder,
                 surveyor: Some(surveyor),
                 watch,
@@ -198,6 +214,7 @@ impl Live {
         // The counters last sent: an idle tick with nothing new sends nothing.
         let mut sent = totals;
         let mut lost_read = Instant::now();
+        let mut kept_read = Instant::now();
         loop {
             tokio::select! {
                 ready = self.ring.readable_mut() => {
@@ -223,6 +240,17 @@ impl Live {
                 }
                 totals.lost = probes::lost_records(&self.lost) + skipped;
                 lost_read = Instant::now();
+            }
+            if kept_read.elapsed() >= KEPT_EVERY
+                && let Some(kept) = &mut self.kept
+            {
+                kept_read = Instant::now();
+                let now = clock::events_now(self.monotonic_to_wall_ns);
+                let monotonic = now.saturating_add_signed(-self.monotonic_to_wall_ns);
+                let events = kept.read(&mut self.decoder, now, monotonic);
+                if !events.is_empty() && sink.send(totals.batch(events, None)).await.is_err() {
+                    return Ok(());
+                }
             }
             loop {
                 let events = self.read_batch(&mut totals.malformed);

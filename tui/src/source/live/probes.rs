@@ -89,6 +89,9 @@ pub fn tracepoint_arguments(btf: &btf_rs::Btf, event: &str) -> Option<usize> {
 pub struct Plan {
     pub hooks: Hooks,
     pub drop_prototype: DropPrototype,
+    /// Send every state change as a record, without the healthy path
+    /// (`--every-flow`).
+    pub every_flow: bool,
 }
 
 impl Plan {
@@ -123,10 +126,12 @@ impl Probes {
         plan: Plan,
         btf: Option<&AyaBtf>,
     ) -> anyhow::Result<Self> {
+        let every_flow = u8::from(plan.every_flow);
         let mut ebpf = EbpfLoader::new()
             .btf(btf)
             .override_global("OFFSETS", offsets, true)
             .override_global("DROP_FILTER", drop_filter, true)
+            .override_global("EVERY_FLOW", &every_flow, true)
             .load(OBJECT)
             .context("loading tcpscope's eBPF object into the kernel")?;
         let mut status = Vec::new();
@@ -165,6 +170,13 @@ impl Probes {
         {
             let _ = lossy.set(0, 1, 0);
         }
+    }
+
+    /// Takes the map called `name` out of the object.
+    pub fn take_map(&mut self, name: &str) -> anyhow::Result<aya::maps::Map> {
+        self.ebpf
+            .take_map(name)
+            .with_context(|| format!("the object has no {name} map"))
     }
 
     /// Takes the per-CPU count of records dropped because the ring was full.
@@ -327,6 +339,7 @@ mod tests {
                 let plan = Plan {
                     hooks,
                     drop_prototype,
+                    every_flow: false,
                 };
                 for event in &WATCHED {
                     let program = plan.program(event.name);

@@ -1,0 +1,138 @@
+//! Userspace's half of the healthy path (probes/src/healthy.rs): the
+//! probes keep young connections that stay clean to themselves. Every
+//! second this reads what they counted per destination, as `opens`
+//! events, and tells the connections they kept past a second that are
+//! still quiet (a long-lived idle flow has no later change that would tell
+//! it), as `opened` events, taking each out of the map first so that the
+//! probes and this never both tell one.
+
+use std::{
+    collections::HashMap,
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+};
+
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuHashMap};
+use tcpscope_common::{Destination, KEPT_FOR_NS, Opening, Opens, Record};
+
+use super::probes::Probes;
+use crate::{
+    decode::{Decoder, endpoint},
+    model::event::{Event, EventKind, Nanos},
+};
+
+/// As many entries as the probes' map holds: a walk of the map that the
+/// probes change meanwhile can restart, and must still end.
+const OPENINGS_MAX: usize = 65_536;
+/// As many destinations as the probes count.
+const DESTINATIONS_MAX: usize = 16_384;
+
+/// The probes' maps of the healthy path, and what was read from them.
+pub struct Kept {
+    openings: BpfHashMap<MapData, u64, Opening>,
+    opens: PerCpuHashMap<MapData, Destination, Opens>,
+    /// Each destination's totals at the last read.
+    read: HashMap<Destination, Opens>,
+}
+
+impl Kept {
+    pub fn take(probes: &mut Probes) -> anyhow::Result<Self> {
+        Ok(Self {
+            openings: BpfHashMap::try_from(probes.take_map("OPENINGS")?)?,
+            opens: PerCpuHashMap::try_from(probes.take_map("OPENS")?)?,
+            read: HashMap::new(),
+        })
+    }
+
+    /// The `opens` of every destination whose counts moved since the last
+    /// read, at `now`, then the `opened` of every quiet connection kept
+    /// past [`KEPT_FOR_NS`] (`now_monotonic_ns` on the probes' clock).
+    pub fn read(&mut self, decoder: &mut Decoder, now: Nanos, now_monotonic_ns: u64) -> Vec<Event> {
+        let mut events = self.opens(now);
+        events.extend(self.quiet(decoder, now_monotonic_ns));
+        events
+    }
+
+    fn opens(&mut self, now: Nanos) -> Vec<Event> {
+        let mut events = Vec::new();
+        for item in self.opens.iter().take(DESTINATIONS_MAX) {
+            let Ok((destination, per_cpu)) = item else {
+                continue;
+            };
+            let total = per_cpu.iter().fold(Opens::default(), |sum, cpu| Opens {
+                attempts: sum.attempts.wrapping_add(cpu.attempts),
+                established: sum.established.wrapping_add(cpu.established),
+            });
+            let before = self.read.insert(destination, total).unwrap_or_default();
+            // A destination the probes' LRU evicted starts again from 0.
+            let moved = |now: u64, then: u64| match now.checked_sub(then) {
+                Some(delta) => delta,
+                None => now,
+            };
+            let attempts = moved(total.attempts, before.attempts);
+            let established = moved(total.established, before.established);
+            if attempts == 0 && established == 0 {
+                continue;
+            }
+            let Some(remote) = endpoint(destination.family, &destination.addr, destination.port)
+            else {
+                continue;
+            };
+            events.push(Event {
+                ts: now,
+                sock: None,
+                netns: 0,
+                local: unspecified(remote),
+                remote,
+                task: None,
+                kind: EventKind::Opens {
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    established: u32::try_from(established).unwrap_or(u32::MAX),
+                },
+            });
+        }
+        if self.read.len() > DESTINATIONS_MAX {
+            self.read.clear();
+        }
+        events
+    }
+
+    fn quiet(&mut self, decoder: &mut Decoder, now_monotonic_ns: u64) -> Vec<Event> {
+        let keys: Vec<u64> = self
+            .openings
+            .keys()
+            .take(OPENINGS_MAX)
+            .filter_map(Result::ok)
+            .collect();
+        let mut events = Vec::new();
+        for sock in keys {
+            let Ok(opening) = self.openings.get(&sock, 0) else {
+                continue;
+            };
+            if now_monotonic_ns.saturating_sub(opening.opened_ns) < KEPT_FOR_NS {
+                continue;
+            }
+            // Whoever deletes it tells it: the probes may be doing so now.
+            if self.openings.remove(&sock).is_err() {
+                continue;
+            }
+            let mut record = Record {
+                sock,
+                ..Record::default()
+            };
+            record.fill_opened(&opening);
+            if let Ok(event) = decoder.decode_record(&record, &[]) {
+                events.push(event);
+            }
+        }
+        events
+    }
+}
+
+/// The unspecified address of `remote`'s family, port 0: an `opens` event
+/// has no local end.
+fn unspecified(remote: SocketAddr) -> SocketAddr {
+    match remote {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    }
+}
