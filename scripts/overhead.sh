@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Measures what tcpscope costs a busy box: connections per second of a
-# loopback connect storm (tui/examples/connect_storm.rs) without tcpscope,
-# and with `tcpscope --json` attached, printing every event or printing
-# nothing (a filter that matches no flow: probes, decoding and the table
-# still run), and with `--metrics` on as well as that filter (scraped once a
-# second during the storm). Rounds alternate so drift affects both sides.
-# Needs root.
+# Measures what watching costs a busy box: connections per second of a
+# loopback connect storm (tui/examples/connect_storm.rs, healthy short
+# connections) without any watcher, then with each of these attached:
+#   tcpscope      `tcpscope --json` as a user runs it (its lines to a file)
+#   every-flow    the same with --every-flow: every state change sent
+#   metrics       `tcpscope --metrics` alone, scraped once a second
+#   bpf-count     bpftrace counting the tracepoints tcpscope watches, in a map
+#   bpf-print     bpftrace printing every such event (the seeds' method)
+# Each column is that rate over the round's baseline. Rounds alternate
+# so drift affects every side alike. Installs bpftrace (Debian's package)
+# and mounts tracefs when missing. Needs root.
 #   scripts/overhead.sh [seconds per run, default 5] [rounds, default 3]
 # TCPSCOPE_BIN=path measures another build of tcpscope (e.g. an older
 # commit's) against the same storm.
@@ -18,6 +22,15 @@ storm() { ./target/release/examples/connect_storm "$seconds"; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+if ! command -v bpftrace >/dev/null; then
+  echo "overhead: installing bpftrace (Debian's package)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null; }
+fi
+if [ ! -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs nodev /sys/kernel/tracing
+fi
+
 # GET /metrics from host:port, as a scraper would (bash's /dev/tcp: no curl).
 scrape() {
   exec 3<>"/dev/tcp/${1%:*}/${1##*:}"
@@ -26,11 +39,13 @@ scrape() {
   exec 3<&-
 }
 
-# Runs the storm with tcpscope attached, started with the given arguments.
-attached() {
-  "${TCPSCOPE_BIN:-./target/release/tcpscope}" --json "$@" >"$scratch/out" 2>"$scratch/err" &
+# Runs the storm with a watcher attached, once the watcher wrote its first
+# byte to $scratch/out (tcpscope's first line, bpftrace's "Attaching").
+watched() {
+  : >"$scratch/out"
+  "$@" >"$scratch/out" 2>"$scratch/err" &
   local pid=$!
-  for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
+  for _ in $(seq 200); do [ -s "$scratch/out" ] && break; sleep 0.1; done
   [ -s "$scratch/out" ] || { cat "$scratch/err" >&2; kill "$pid"; exit 1; }
   local scraper=
   if [ "${SCRAPE:-}" ]; then
@@ -39,19 +54,35 @@ attached() {
   fi
   storm
   [ -z "$scraper" ] || kill "$scraper"
-  kill -TERM "$pid"
+  kill -INT "$pid"
   wait "$pid" || true
-  grep '"kind":"stats"' "$scratch/out" | tail -1 >"$scratch/stats"
 }
 
+tcpscope=${TCPSCOPE_BIN:-./target/release/tcpscope}
 metrics=127.0.0.1:10429
-printf '%-6s %10s %12s %8s %12s %8s %12s %8s %s\n' round baseline printing ratio filtered ratio metrics ratio "lost (printing)"
+tracepoints='tracepoint:sock:inet_sock_set_state, tracepoint:tcp:tcp_retransmit_skb,
+  tracepoint:tcp:tcp_retransmit_synack, tracepoint:tcp:tcp_send_reset,
+  tracepoint:tcp:tcp_receive_reset, tracepoint:tcp:tcp_destroy_sock, tracepoint:skb:kfree_skb'
+count="$tracepoints { @[probe] = count(); }"
+print="tracepoint:sock:inet_sock_set_state {
+  printf(\"%d %s %d -> %d\\n\", pid, comm, args->oldstate, args->newstate); }
+tracepoint:tcp:tcp_retransmit_skb, tracepoint:tcp:tcp_retransmit_synack,
+tracepoint:tcp:tcp_send_reset, tracepoint:tcp:tcp_receive_reset, tracepoint:tcp:tcp_destroy_sock,
+tracepoint:skb:kfree_skb { printf(\"%d %s %s\\n\", pid, comm, probe); }"
+
+printf '%-6s %10s %10s %10s %10s %10s %10s %s\n' round baseline tcpscope every-flow metrics \
+  bpf-count bpf-print "lost (tcpscope, every-flow)"
 for round in $(seq "$rounds"); do
   base=$(storm)
-  printing=$(attached)
-  lost=$(sed -n 's/.*"lost":\([0-9]*\).*/\1/p' "$scratch/stats")
-  filtered=$(attached --port 1)
-  with_metrics=$(SCRAPE=$metrics attached --port 1 --metrics "$metrics")
-  awk -v r="$round" -v b="$base" -v p="$printing" -v f="$filtered" -v m="$with_metrics" -v l="$lost" \
-    'BEGIN { printf "%-6s %10d %12d %8.3f %12d %8.3f %12d %8.3f %s\n", r, b, p, p / b, f, f / b, m, m / b, l }'
+  scope=$(watched "$tcpscope" --json)
+  lost=$(grep '"kind":"stats"' "$scratch/out" | tail -1 | sed -n 's/.*"lost":\([0-9]*\).*/\1/p')
+  every=$(watched "$tcpscope" --json --every-flow)
+  lost_every=$(grep '"kind":"stats"' "$scratch/out" | tail -1 | sed -n 's/.*"lost":\([0-9]*\).*/\1/p')
+  with_metrics=$(SCRAPE=$metrics watched "$tcpscope" --metrics "$metrics" --json --port 1)
+  counting=$(watched bpftrace -e "$count")
+  printing=$(watched bpftrace -e "$print")
+  awk -v r="$round" -v b="$base" -v s="$scope" -v e="$every" -v m="$with_metrics" \
+    -v c="$counting" -v p="$printing" -v l="$lost, $lost_every" \
+    'BEGIN { printf "%-6s %10d %10.3f %10.3f %10.3f %10.3f %10.3f %s\n",
+             r, b, s / b, e / b, m / b, c / b, p / b, l }'
 done
