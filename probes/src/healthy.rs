@@ -16,13 +16,13 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::map,
-    maps::{LruHashMap, LruPerCpuHashMap},
+    maps::{LruHashMap, LruPerCpuHashMap, PerCpuArray},
 };
 use tcpscope_common::{Destination, KEPT_FOR_NS, Opening, Opens};
 
 use crate::kernel::{
-    TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, offset,
-    read, read_ends,
+    TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, fill_ends,
+    offset, read,
 };
 
 /// 1 to send every state change as a record, the way before the healthy
@@ -58,8 +58,22 @@ pub enum Change {
     Send,
 }
 
+/// The right to send a kept connection's OPENED record: taken by deleting
+/// its entry, which only one side (a program, or userspace) manages.
+pub struct Claim(u64);
+
+impl Claim {
+    /// Whether this program took the entry out of the map (and so tells it).
+    #[inline(always)]
+    pub fn take(self) -> bool {
+        OPENINGS.remove(self.0).is_ok()
+    }
+}
+
 /// The healthy path's part in `inet_sock_set_state`; `trouble` is a close
-/// that is not a clean end. Called only without `--every-flow`.
+/// that is not a clean end. `tell` fills the OPENED record from the entry
+/// in place and sends it if its claim is taken. Called only without
+/// `--every-flow`.
 #[inline(always)]
 pub fn on_state_change(
     sk: *const u8,
@@ -67,7 +81,7 @@ pub fn on_state_change(
     new: u8,
     trouble: bool,
     now_ns: u64,
-    send_opened: impl FnOnce(&Opening),
+    tell: impl FnOnce(&Opening, Claim),
 ) -> Change {
     // An accepted socket is cloned from its listener: its first change
     // leaves LISTEN (CLOSE on older kernels).
@@ -79,9 +93,9 @@ pub fn on_state_change(
     let Some(entry) = OPENINGS.get_ptr_mut(sk as u64) else {
         return Change::Send;
     };
-    // SAFETY: a value of the map, valid for the program's run (the LRU
-    // may reuse it after a delete, which only this socket's changes and
-    // userspace make; a stale copy is then told at worst).
+    // SAFETY: a value of the map, valid for the program's run. The LRU
+    // may reuse it once deleted, which only this socket's changes and
+    // userspace do, and a delete decides who tells it.
     let opening = unsafe { &mut *entry };
     let young = now_ns.wrapping_sub(opening.opened_ns) < KEPT_FOR_NS;
     if young && !trouble {
@@ -106,24 +120,22 @@ pub fn on_state_change(
             _ => return Change::Kept,
         }
     }
-    let copy = *opening;
-    tell(sk, &copy, send_opened);
+    tell(opening, Claim(sk as u64));
     Change::Send
 }
 
 /// Tells the kept connection of `sk`, if there is one, before the event
 /// that is about to be sent for it (a retransmission, a reset, a drop).
 #[inline(always)]
-pub fn tell_if_kept(sk: *const u8, send_opened: impl FnOnce(&Opening)) {
+pub fn tell_if_kept(sk: *const u8, tell: impl FnOnce(&Opening, Claim)) {
     if sk.is_null() {
         return;
     }
     let Some(entry) = OPENINGS.get_ptr(sk as u64) else {
         return;
     };
-    // SAFETY: as in `on_state_change`; copied at once.
-    let copy = unsafe { *entry };
-    tell(sk, &copy, send_opened);
+    // SAFETY: as in `on_state_change`.
+    tell(unsafe { &*entry }, Claim(sk as u64));
 }
 
 /// Forgets the socket being freed: its entry, if a path missed it.
@@ -132,38 +144,41 @@ pub fn forget(sk: *const u8) {
     let _ = OPENINGS.remove(sk as u64);
 }
 
-/// Sends `opening` if this program is the one that takes it out of the
-/// map (userspace may be telling it at the same moment).
-#[inline(always)]
-fn tell(sk: *const u8, opening: &Opening, send_opened: impl FnOnce(&Opening)) {
-    if OPENINGS.remove(sk as u64).is_ok() {
-        send_opened(opening);
-    }
-}
+/// Where each CPU builds an entry before it goes into [`OPENINGS`]: a
+/// program's stack has no room for one.
+#[map]
+static SCRATCH: PerCpuArray<Opening> = PerCpuArray::with_max_entries(1, 0);
 
 /// Remembers a connect (with the task making it, and counted for its
 /// destination) or an accepted socket.
 #[inline(always)]
 fn open(sk: *const u8, opened_as: u8, now_ns: u64) {
-    let ends = read_ends(sk);
-    let mut opening = Opening {
-        opened_ns: now_ns,
-        saddr: ends.saddr,
-        daddr: ends.daddr,
-        netns: ends.netns,
-        sport: ends.sport,
-        dport: ends.dport,
-        family: ends.family,
-        opened_as,
-        ..Opening::default()
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        return;
     };
+    // SAFETY: this CPU's slot of a per-CPU array, which no other program
+    // touches on this CPU meanwhile.
+    let opening = unsafe { &mut *scratch };
+    opening.opened_ns = now_ns;
+    opening.opened_as = opened_as;
+    opening.established_after_us = 0;
+    opening.saddr = [0; 16];
+    opening.daddr = [0; 16];
+    fill_ends(opening, sk);
     if opened_as == TCP_SYN_SENT {
         // A connect runs in the task that owns the socket.
         opening.pid_tgid = bpf_get_current_pid_tgid();
         opening.comm = bpf_get_current_comm().unwrap_or_default();
-        count(&destination(&opening), false);
+        count(&destination(opening), false);
+    } else {
+        opening.pid_tgid = 0;
+        opening.comm = [0; 16];
     }
-    let _ = OPENINGS.insert(sk as u64, opening, 0);
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "by value it would be copied through the stack"
+    )]
+    let _ = OPENINGS.insert(sk as u64, &*opening, 0);
 }
 
 #[inline(always)]

@@ -5,7 +5,7 @@
 //! from the `OFFSETS` global that userspace overrides at load time.
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
-use tcpscope_common::{ABSENT, HEAD_BYTES, Offsets, Record};
+use tcpscope_common::{ABSENT, HEAD_BYTES, Offsets, Opening, Record};
 
 /// Overridden by userspace at load time with this kernel's offsets.
 #[unsafe(no_mangle)]
@@ -53,57 +53,85 @@ pub fn read<T: Copy + Default>(base: *const u8, offset: u32) -> T {
         .unwrap_or_default()
 }
 
-/// The 4-tuple, family, state and network namespace of a socket.
-#[derive(Default)]
-pub struct Ends {
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
-    pub netns: u32,
+/// What holds a socket's 4-tuple, family and network namespace: a record,
+/// or the probes' own note of a connection. The fields are written in
+/// place (a copy through the stack would cost the programs stack room).
+pub trait Ends {
+    fn saddr(&mut self) -> &mut [u8; 16];
+    fn daddr(&mut self) -> &mut [u8; 16];
+    fn netns(&mut self) -> &mut u32;
     /// Host byte order.
-    pub sport: u16,
-    pub dport: u16,
-    pub family: u16,
-    pub state: u8,
+    fn sport(&mut self) -> &mut u16;
+    fn dport(&mut self) -> &mut u16;
+    fn family(&mut self) -> &mut u16;
 }
+
+macro_rules! ends_of {
+    ($type:ty) => {
+        impl Ends for $type {
+            #[inline(always)]
+            fn saddr(&mut self) -> &mut [u8; 16] {
+                &mut self.saddr
+            }
+            #[inline(always)]
+            fn daddr(&mut self) -> &mut [u8; 16] {
+                &mut self.daddr
+            }
+            #[inline(always)]
+            fn netns(&mut self) -> &mut u32 {
+                &mut self.netns
+            }
+            #[inline(always)]
+            fn sport(&mut self) -> &mut u16 {
+                &mut self.sport
+            }
+            #[inline(always)]
+            fn dport(&mut self) -> &mut u16 {
+                &mut self.dport
+            }
+            #[inline(always)]
+            fn family(&mut self) -> &mut u16 {
+                &mut self.family
+            }
+        }
+    };
+}
+ends_of!(Record);
+ends_of!(Opening);
 
 /// Copies the 4-tuple, family, state and network namespace of anything that
 /// starts with a `struct sock_common`: full, request and timewait sockets.
 #[inline(always)]
 pub fn fill_from_sock_common(record: &mut Record, sk: *const u8) {
-    let ends = read_ends(sk);
-    record.saddr = ends.saddr;
-    record.daddr = ends.daddr;
-    record.netns = ends.netns;
-    record.sport = ends.sport;
-    record.dport = ends.dport;
-    record.family = ends.family;
-    record.old_state = ends.state;
-    record.new_state = ends.state;
+    let state = fill_ends(record, sk);
+    record.old_state = state;
+    record.new_state = state;
 }
 
-/// The [`Ends`] of anything that starts with a `struct sock_common`.
+/// Fills `ends` from anything that starts with a `struct sock_common`;
+/// returns the socket's state.
 #[inline(always)]
-pub fn read_ends(sk: *const u8) -> Ends {
-    let mut ends = Ends::default();
-    if offset!(skc_in_head) == 1 {
-        read_from_head(&mut ends, &read::<[u8; HEAD_BYTES]>(sk, 0));
+pub fn fill_ends(ends: &mut impl Ends, sk: *const u8) -> u8 {
+    let (family, state) = if offset!(skc_in_head) == 1 {
+        fill_from_head(ends, &read::<[u8; HEAD_BYTES]>(sk, 0))
     } else {
-        read_field_by_field(&mut ends, sk);
-    }
-    if ends.family == AF_INET6 {
-        ends.saddr = read(sk, offset!(skc_v6_rcv_saddr));
-        ends.daddr = read(sk, offset!(skc_v6_daddr));
+        fill_field_by_field(ends, sk)
+    };
+    *ends.family() = family;
+    if family == AF_INET6 {
+        *ends.saddr() = read(sk, offset!(skc_v6_rcv_saddr));
+        *ends.daddr() = read(sk, offset!(skc_v6_daddr));
     }
     let net: *const u8 = read::<usize>(sk, offset!(skc_net)) as *const u8;
-    ends.netns = read(net, offset!(net_ns_inum));
-    ends
+    *ends.netns() = read(net, offset!(net_ns_inum));
+    state
 }
 
-/// Ports, IPv4 addresses, family and state from the socket's first bytes,
-/// copied at once. Indexes are masked to the field's alignment within the
-/// copy (userspace checked they fit).
+/// Ports and IPv4 addresses from the socket's first bytes, copied at once;
+/// returns the family and state. Indexes are masked to the field's
+/// alignment within the copy (userspace checked they fit).
 #[inline(always)]
-fn read_from_head(ends: &mut Ends, head: &[u8; HEAD_BYTES]) {
+fn fill_from_head(ends: &mut impl Ends, head: &[u8; HEAD_BYTES]) -> (u16, u8) {
     let u16_at = |offset: u32| {
         let at = (offset as usize) & (HEAD_BYTES - 2);
         u16::from_ne_bytes([head[at], head[at + 1]])
@@ -112,25 +140,24 @@ fn read_from_head(ends: &mut Ends, head: &[u8; HEAD_BYTES]) {
         let at = (offset as usize) & (HEAD_BYTES - 4);
         [head[at], head[at + 1], head[at + 2], head[at + 3]]
     };
-    ends.sport = u16_at(offset!(skc_num));
-    ends.dport = u16::from_be(u16_at(offset!(skc_dport)));
-    ends.saddr[..4].copy_from_slice(&ipv4_at(offset!(skc_rcv_saddr)));
-    ends.daddr[..4].copy_from_slice(&ipv4_at(offset!(skc_daddr)));
-    ends.state = head[(offset!(skc_state) as usize) & (HEAD_BYTES - 1)];
-    ends.family = u16_at(offset!(skc_family));
+    *ends.sport() = u16_at(offset!(skc_num));
+    *ends.dport() = u16::from_be(u16_at(offset!(skc_dport)));
+    ends.saddr()[..4].copy_from_slice(&ipv4_at(offset!(skc_rcv_saddr)));
+    ends.daddr()[..4].copy_from_slice(&ipv4_at(offset!(skc_daddr)));
+    let state = head[(offset!(skc_state) as usize) & (HEAD_BYTES - 1)];
+    (u16_at(offset!(skc_family)), state)
 }
 
 /// The same fields read one by one, for a kernel whose layout differs.
 #[inline(always)]
-fn read_field_by_field(ends: &mut Ends, sk: *const u8) {
-    ends.sport = read(sk, offset!(skc_num));
-    ends.dport = u16::from_be(read(sk, offset!(skc_dport)));
+fn fill_field_by_field(ends: &mut impl Ends, sk: *const u8) -> (u16, u8) {
+    *ends.sport() = read(sk, offset!(skc_num));
+    *ends.dport() = u16::from_be(read(sk, offset!(skc_dport)));
     let saddr: [u8; 4] = read(sk, offset!(skc_rcv_saddr));
     let daddr: [u8; 4] = read(sk, offset!(skc_daddr));
-    ends.saddr[..4].copy_from_slice(&saddr);
-    ends.daddr[..4].copy_from_slice(&daddr);
-    ends.family = read(sk, offset!(skc_family));
-    ends.state = read(sk, offset!(skc_state));
+    ends.saddr()[..4].copy_from_slice(&saddr);
+    ends.daddr()[..4].copy_from_slice(&daddr);
+    (read(sk, offset!(skc_family)), read(sk, offset!(skc_state)))
 }
 
 /// The local port of a full socket from `inet_sport`, which, unlike

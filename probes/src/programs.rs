@@ -22,7 +22,7 @@ use tcpscope_common::{
 };
 
 use crate::{
-    healthy::{self, Change},
+    healthy::{self, Change, Claim},
     kernel::{
         IPPROTO_TCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FLAGS_BYTE,
         TCP_LAST_ACK, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, fill_from_headers,
@@ -152,15 +152,29 @@ fn emit(record_kind: u8, sock: *const u8, task: Task, fill: impl FnOnce(&mut Rec
     entry.submit(wakeup());
 }
 
-/// Sends a connection the probes kept to themselves until now.
+/// Sends a connection the probes kept to themselves until now, filled from
+/// its entry in place, if `claim` is this program's to take; if userspace
+/// took it first, it tells it and the record is discarded.
 #[inline(always)]
-fn emit_opened(sock: *const u8, opening: &Opening) {
-    emit(kind::OPENED, sock, Task::Omitted, |record| {
-        record.fill_opened(opening);
-        if record.sport == 0 {
-            fill_local_port(record, sock);
-        }
-    });
+fn emit_opened(sock: *const u8, opening: &Opening, claim: Claim) {
+    let Some(mut entry) = EVENTS.reserve::<Record>(0) else {
+        count_lost();
+        // Its later events then go out as records of their own.
+        let _ = claim.take();
+        return;
+    };
+    // SAFETY: as in `emit`.
+    let record = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(record, kind::OPENED, sock, Task::Omitted);
+    record.fill_opened(opening);
+    if record.sport == 0 {
+        fill_local_port(record, sock);
+    }
+    if claim.take() {
+        entry.submit(wakeup());
+    } else {
+        entry.discard(0);
+    }
 }
 
 /// As [`emit`], followed by the kernel stack of the event.
@@ -267,7 +281,7 @@ fn on_state_change(ctx: &impl Hook) -> i32 {
     if !healthy::every_flow() {
         // SAFETY: a helper without arguments.
         let now_ns = unsafe { bpf_ktime_get_ns() };
-        let told = |opening: &Opening| emit_opened(sk, opening);
+        let told = |opening: &Opening, claim| emit_opened(sk, opening, claim);
         let change = healthy::on_state_change(sk, old_state, new_state, trouble, now_ns, told);
         if let Change::Kept = change {
             return 0;
@@ -277,22 +291,30 @@ fn on_state_change(ctx: &impl Hook) -> i32 {
         true => Task::Current,
         false => Task::Omitted,
     };
-    let fill = |record: &mut Record| {
-        fill_from_sock_common(record, sk);
-        fill_local_port(record, sk);
-        record.old_state = old_state;
-        record.new_state = new_state;
-        record.sk_err = sk_err;
-        if new_state == TCP_CLOSE {
-            fill_retransmit_state(record, sk);
-        }
-    };
+    // One closure per call, each inlined: a closure shared by both would be
+    // outlined, and its stack frame added to the program's.
     if trouble {
-        emit_with_stack(ctx, kind::STATE, sk, task, fill);
+        emit_with_stack(ctx, kind::STATE, sk, task, |record| {
+            fill_state(record, sk, old_state, new_state, sk_err);
+        });
     } else {
-        emit(kind::STATE, sk, task, fill);
+        emit(kind::STATE, sk, task, |record| {
+            fill_state(record, sk, old_state, new_state, sk_err);
+        });
     }
     0
+}
+
+#[inline(always)]
+fn fill_state(record: &mut Record, sk: *const u8, old_state: u8, new_state: u8, sk_err: i32) {
+    fill_from_sock_common(record, sk);
+    fill_local_port(record, sk);
+    record.old_state = old_state;
+    record.new_state = new_state;
+    record.sk_err = sk_err;
+    if new_state == TCP_CLOSE {
+        fill_retransmit_state(record, sk);
+    }
 }
 
 /// The changes that run in the context of the socket's owner: a connect,
@@ -316,7 +338,7 @@ fn owner_context(old: u8, new: u8, sk_err: i32) -> bool {
 #[inline(always)]
 fn tell_if_kept(sk: *const u8) {
     if !healthy::every_flow() {
-        healthy::tell_if_kept(sk, |opening| emit_opened(sk, opening));
+        healthy::tell_if_kept(sk, |opening, claim| emit_opened(sk, opening, claim));
     }
 }
 

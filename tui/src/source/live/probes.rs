@@ -350,6 +350,40 @@ mod tests {
         assert!(!object_has_symbol("kfree_skb_nonexistent"));
     }
 
+    /// Kernels before 6.14 give a program and every function it calls 512
+    /// bytes of stack in all, and a function LLVM outlined (a closure used
+    /// twice, say) adds its frame to the program's. This machine's kernel
+    /// gives each program a stack of its own and would load such an object
+    /// anyway: only the kernel matrix's older guests would refuse it. So
+    /// the object holds the programs and the compiler's mem* builtins and
+    /// nothing else, and no program's frame (the deepest slot it touches
+    /// through r10, the frame pointer) comes near the limit.
+    #[test]
+    fn every_program_fits_the_stack_of_older_kernels() {
+        let object = aya_obj::Object::parse(OBJECT).expect("the object parses");
+        let builtins = ["memcpy", "memmove", "memset"];
+        for function in object.functions.values() {
+            let program = object.programs.contains_key(&function.name);
+            assert!(
+                program || builtins.contains(&function.name.as_str()),
+                "{} is a function of its own: its frame adds to its caller's",
+                function.name
+            );
+            let deepest = function
+                .instructions
+                .iter()
+                .filter(|insn| insn.dst_reg() == 10 || insn.src_reg() == 10)
+                .map(|insn| -i32::from(insn.off))
+                .max()
+                .unwrap_or(0);
+            assert!(
+                deepest <= 384,
+                "{} uses {deepest} bytes of stack",
+                function.name
+            );
+        }
+    }
+
     #[test]
     fn the_running_kernel_declares_its_drop_prototype() {
         let Ok(btf) = btf_rs::Btf::from_file("/sys/kernel/btf/vmlinux") else {
