@@ -232,9 +232,10 @@ impl ConnectionTable {
     }
 
     /// A flow the probes kept to themselves until now: it begins at the
-    /// event, owned by the event's task (a connect's). A survey may have
-    /// found it first; any other flow at its address is an older one
-    /// whose end was lost.
+    /// event, owned by the event's task (a connect's, which outranks what
+    /// a survey read from /proc: the process, not the thread that
+    /// connected). A survey may have found it first; any other flow at its
+    /// address is an older one whose end was lost.
     fn apply_opened(
         &mut self,
         sock: SockId,
@@ -250,7 +251,7 @@ impl ConnectionTable {
         flow.preexisting = false;
         flow.seen_from_start = true;
         flow.first_seen = event.ts;
-        if flow.owner.is_none() {
+        if event.task.is_some() {
             flow.owner.clone_from(&event.task);
         }
         flow.state = match established {

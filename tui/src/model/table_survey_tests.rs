@@ -408,3 +408,35 @@ fn a_flow_whose_namespace_is_gone_is_evicted() {
     }
     assert_eq!(table.counts().live, 1);
 }
+
+#[test]
+fn a_connect_the_startup_survey_caught_and_the_probes_then_told_is_the_threads() {
+    let connecting = socket(NETNS, "10.0.0.1:40100", "10.0.0.2:80", TcpState::SynSent);
+    let mut table = ConnectionTable::default();
+    table.apply_survey(&survey(Scope::Initial, vec![connecting.clone()]));
+    let opened = Event {
+        ts: 9 * SECOND,
+        sock: Some(SockId(KERNEL_ADDRESS)),
+        netns: NETNS,
+        local: connecting.local,
+        remote: connecting.remote,
+        task: Some(Task {
+            pid: 400,
+            comm: Arc::from("worker-3"),
+        }),
+        kind: EventKind::Opened {
+            opened_as: TcpState::SynSent,
+            established_at: None,
+        },
+    };
+    table.apply(&opened);
+    let flow = table.flow(SockId(KERNEL_ADDRESS)).expect("adopted");
+    assert_eq!(
+        flow.owner.as_ref().map(|task| task.comm.as_ref()),
+        Some("worker-3"),
+        "the thread that connected, not the process /proc named"
+    );
+    assert!(flow.seen_from_start && !flow.preexisting);
+    assert_eq!(flow.first_seen, 9 * SECOND, "it began at its connect");
+    assert_eq!(table.counts().live, 1, "one flow, not a stand-in beside it");
+}

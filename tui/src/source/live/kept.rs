@@ -54,6 +54,7 @@ impl Kept {
 
     fn opens(&mut self, now: Nanos) -> Vec<Event> {
         let mut events = Vec::new();
+        let mut read = HashMap::with_capacity(self.read.len());
         for item in self.opens.iter().take(DESTINATIONS_MAX) {
             let Ok((destination, per_cpu)) = item else {
                 continue;
@@ -62,7 +63,11 @@ impl Kept {
                 attempts: sum.attempts.wrapping_add(cpu.attempts),
                 established: sum.established.wrapping_add(cpu.established),
             });
-            let before = self.read.insert(destination, total).unwrap_or_default();
+            // A walk the probes' changes restarted visits a key twice.
+            if read.insert(destination, total).is_some() {
+                continue;
+            }
+            let before = self.read.get(&destination).copied().unwrap_or_default();
             // A destination the probes' LRU evicted starts again from 0.
             let moved = |now: u64, then: u64| match now.checked_sub(then) {
                 Some(delta) => delta,
@@ -90,9 +95,15 @@ impl Kept {
                 },
             });
         }
-        if self.read.len() > DESTINATIONS_MAX {
-            self.read.clear();
+        // A key this walk missed keeps its totals, up to twice as many
+        // destinations as the map holds.
+        for (destination, total) in self.read.drain() {
+            if read.len() >= 2 * DESTINATIONS_MAX {
+                break;
+            }
+            read.entry(destination).or_insert(total);
         }
+        self.read = read;
         events
     }
 
