@@ -33,8 +33,13 @@ static EVERY_FLOW: u8 = 0;
 /// Connections kept to the probes, by socket address. An entry the LRU
 /// evicts (more than this many opens within about a second) loses only
 /// its open: the connection's later changes are then sent as records.
+/// Each CPU keeps its own LRU lists (BPF_F_NO_COMMON_LRU): an insert takes
+/// no lock another CPU's inserts contend for.
 #[map]
-static OPENINGS: LruHashMap<u64, Opening> = LruHashMap::with_max_entries(65_536, 0);
+static OPENINGS: LruHashMap<u64, Opening> =
+    LruHashMap::with_max_entries(65_536, BPF_F_NO_COMMON_LRU);
+
+const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
 
 /// Connects and handshakes per destination (see [`Opens`]).
 #[map]
@@ -138,10 +143,13 @@ pub fn tell_if_kept(sk: *const u8, tell: impl FnOnce(&Opening, Claim)) {
     tell(unsafe { &*entry }, Claim(sk as u64));
 }
 
-/// Forgets the socket being freed: its entry, if a path missed it.
+/// Forgets the socket being freed: its entry, if a path missed it. The
+/// look-up takes no lock, a delete does: most sockets have no entry left.
 #[inline(always)]
 pub fn forget(sk: *const u8) {
-    let _ = OPENINGS.remove(sk as u64);
+    if OPENINGS.get_ptr(sk as u64).is_some() {
+        let _ = OPENINGS.remove(sk as u64);
+    }
 }
 
 /// Where each CPU builds an entry before it goes into [`OPENINGS`]: a

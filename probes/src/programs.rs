@@ -274,7 +274,11 @@ fn on_state_change(ctx: &impl Hook) -> i32 {
     }
     let old_state = ctx.arg::<i32>(1) as u8;
     let new_state = ctx.arg::<i32>(2) as u8;
-    let sk_err: i32 = read(sk, offset!(sk_err));
+    // Only a change to CLOSE needs the error: to tell trouble, and owners.
+    let sk_err: i32 = match new_state == TCP_CLOSE {
+        true => read(sk, offset!(sk_err)),
+        false => 0,
+    };
     // The stack costs more than the rest of the record: it goes with the
     // closes that are not a clean end.
     let trouble = healthy::is_trouble(old_state, new_state, sk_err);

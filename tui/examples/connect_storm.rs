@@ -3,15 +3,15 @@
 //! fixed time; prints connections per second. Loopback only.
 //!
 //! `cargo run --release --example connect_storm -- 5 [clean|abort]`
-//! (seconds, default 5). `clean` (the default): the server closes first and
-//! the client then closes, the life of a healthy short connection, which
-//! leaves the server's end in TIME_WAIT (a new SYN may reuse its 4-tuple),
-//! so the client never runs short of local ports. `abort`: the client
-//! closes with a RST (SO_LINGER 0), every connection ending in resets.
+//! (seconds, default 5). `clean` (the default): both ends close with a FIN
+//! at once, the life of a healthy short connection; the client's ends wait
+//! in TIME_WAIT, which a new connect on loopback may reuse
+//! (`net.ipv4.tcp_tw_reuse`, 2 by default: loopback only), so the storm
+//! does not run short of local ports. `abort`: the client closes with a
+//! RST (SO_LINGER 0), every connection ending in resets.
 //! scripts/overhead.sh runs it with and without tcpscope attached.
 
 use std::{
-    io::Read,
     net::{Ipv4Addr, TcpListener, TcpStream},
     os::fd::AsRawFd,
     thread,
@@ -38,16 +38,14 @@ fn main() -> std::io::Result<()> {
     let run_for = Duration::from_secs(seconds);
     let start = Instant::now();
     let mut connections = 0u64;
-    let mut byte = [0u8; 1];
     while start.elapsed() < run_for {
         match TcpStream::connect(address) {
             Ok(stream) if abort => {
                 abortive_close(stream);
                 connections += 1;
             }
-            Ok(mut stream) => {
-                // The server's FIN, then ours.
-                let _ = stream.read(&mut byte);
+            Ok(stream) => {
+                drop(stream);
                 connections += 1;
             }
             Err(error) => eprintln!("connect: {error}"),
