@@ -12,7 +12,10 @@ connections=${1:-50000}
 shift || true
 cargo build --release --quiet --bin tcpscope
 scratch=$(mktemp -d)
-ulimit -n $((2 * connections + 1000))
+# Each process holds both ends of its connections, within the open-files
+# limit (which a container may not let even root raise).
+per_process=$(( ($(ulimit -n) - 100) / 2 ))
+processes=$(( (connections + per_process - 1) / per_process ))
 ports_were=$(sysctl -n net.ipv4.ip_local_port_range)
 pids=()
 cleanup() {
@@ -29,7 +32,8 @@ pids+=("$tcpscope")
 for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
 before=$(awk '/VmRSS/ { print $2 }' "/proc/$tcpscope/status")
 
-python3 - "$connections" "$scratch/ready" <<'PY' &
+for n in $(seq "$processes"); do
+python3 - $((connections / processes)) "$scratch/ready.$n" <<'PY' &
 import socket, sys, threading, time
 count, ready = int(sys.argv[1]), sys.argv[2]
 listeners = []
@@ -51,9 +55,10 @@ open(ready, "w").close()
 time.sleep(3600)
 PY
 pids+=($!)
-until [ -e "$scratch/ready" ]; do sleep 0.5; done
+done
+until [ "$(ls "$scratch" | grep -c '^ready\.')" -ge "$processes" ]; do sleep 0.5; done
 # Both ends of each connection are flows.
-want=$((2 * connections))
+want=$((2 * (connections / processes) * processes))
 for _ in $(seq 120); do
   live=$(grep '"kind":"stats"' "$scratch/out" | tail -1 | sed -n 's/.*"flows_live":\([0-9]*\).*/\1/p')
   [ "${live:-0}" -ge "$want" ] && break
