@@ -152,8 +152,9 @@ pub struct Flow {
     pub retransmits: Vec<RetransmitRecord>,
     /// All retransmissions seen, including those no longer kept.
     pub retransmit_count: u32,
-    /// The limits read at the latest retransmission.
-    pub limits: Option<SocketLimits>,
+    /// The limits read at the latest retransmission (boxed: most flows
+    /// never retransmit, and every flow would carry their room).
+    pub limits: Option<Box<SocketLimits>>,
     pub resets_sent: u32,
     pub resets_received: u32,
     /// Segments of the flow the kernel dropped.
@@ -334,7 +335,7 @@ impl Flow {
                 rto_ms: match previous.sent {
                     // The RTO the kernel backed off to after it: its
                     // successor's expired timer, as a sent one reports.
-                    true => next_syn_rto(previous, self.limits.as_ref()),
+                    true => next_syn_rto(previous, self.limits.as_deref()),
                     false => previous.rto_ms,
                 },
                 backoff: previous.backoff,
@@ -490,11 +491,11 @@ mod tests {
         flow.state = TcpState::SynSent;
         flow.seen_from_start = true;
         // tcp_syn_retries 3 without linear timeouts: the RTO doubles.
-        flow.limits = Some(SocketLimits {
+        flow.limits = Some(Box::new(SocketLimits {
             syn_retries: 3,
             hz: 250,
             ..SocketLimits::default()
-        });
+        }));
         flow
     }
 

@@ -54,7 +54,7 @@ fn project(flow: &Flow) -> Option<Forecast> {
     if flow.end.is_some() {
         return None;
     }
-    let limits = flow.limits?;
+    let limits = *flow.limits.as_deref()?;
     let phase = phase_of(flow.state)?;
     let timer: Vec<&RetransmitRecord> = flow
         .retransmits

@@ -28,7 +28,7 @@ fn flow(
     let addr = "10.0.0.1:40000".parse().expect("address");
     let mut flow = Flow::new(SockId(1), 0, addr, addr, T0);
     flow.state = state;
-    flow.limits = Some(limits);
+    flow.limits = Some(Box::new(limits));
     for &(at, rto_ms, backoff, retransmits, cause) in retransmits {
         flow.record_retransmit(RetransmitRecord {
             at,

@@ -135,7 +135,7 @@ mod tests {
             now,
         );
         flow.state = TcpState::Established;
-        flow.limits = Some(seeded);
+        flow.limits = Some(Box::new(seeded));
         flow.record_retransmit(record);
         let forecast = forecast::forecast(&flow, now).expect("a forecast");
         // retries2=3 from 200 ms: a budget of 200+400+800+1600 = 3.0 s

@@ -142,7 +142,7 @@ impl ConnectionTable {
                     sent: true,
                 });
                 if retransmit.limits.is_some() {
-                    flow.limits = retransmit.limits;
+                    flow.limits = retransmit.limits.map(Box::new);
                 }
                 if let Some(state) = retransmit.state {
                     flow.state = state;

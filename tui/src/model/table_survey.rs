@@ -127,7 +127,7 @@ impl ConnectionTable {
         if let Some(limits) = survey.limits(entry.netns)
             && let Some((record, limits)) = seed::latest_retransmit(entry, limits, survey.at)
         {
-            flow.limits = Some(limits);
+            flow.limits = Some(Box::new(limits));
             flow.record_retransmit(record);
         }
         self.preexisting.insert(entry.tuple(), sock);

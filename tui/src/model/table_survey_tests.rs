@@ -195,7 +195,10 @@ fn a_flow_found_retransmitting_gets_its_history_and_limits() {
     let flow = table.flow(added[0]).expect("added");
     assert_eq!(flow.retransmit_count, 1);
     assert_eq!(flow.retransmits[0].retransmits, 4);
-    assert_eq!(flow.limits.map(|limits| limits.retries2), Some(15));
+    assert_eq!(
+        flow.limits.as_deref().map(|limits| limits.retries2),
+        Some(15)
+    );
     assert!(crate::model::forecast::forecast(flow, 10 * SECOND).is_some());
 }
 
