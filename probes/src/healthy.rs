@@ -10,7 +10,9 @@
 //! or a handshake that never completed), or any change after its first
 //! second, is preceded by a [`tcpscope_common::kind::OPENED`] record that tells its open
 //! (time, owner, 4-tuple) and handshake. Userspace tells the quiet ones
-//! that outlive a second itself, from the map. The rule lives here and
+//! that outlive a second itself, from the map, once their handshake is
+//! done (a connect's local port is chosen after its change to SYN_SENT:
+//! only its next change can tell it whole). The rule lives here and
 //! only here; `--every-flow` (the [`EVERY_FLOW`] global) turns it off.
 
 use aya_ebpf::{

@@ -88,6 +88,15 @@ fn raw_tracepoints_with_a_btf_file_see_syn_retries_drops_and_the_timeout() {
         "{end}"
     );
     assert_stack_has(end, "tcp_retransmit_timer");
+    let opened = flow.lines(lines, "opened");
+    let [opened] = opened.as_slice() else {
+        panic!("one opened line for the connect; lines:\n{all}");
+    };
+    assert_eq!(
+        int(opened, "sport"),
+        int(end, "sport"),
+        "the open names the local port the kernel chose: {opened}"
+    );
     let retransmits = flow.lines(lines, "retransmit");
     assert_eq!(retransmits.len(), 1, "one SYN retry; lines:\n{all}");
     assert!(

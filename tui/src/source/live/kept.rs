@@ -3,7 +3,7 @@
 //! second this reads what they counted per destination, as `opens`
 //! events, and tells the connections they kept past a second that are
 //! still quiet (a long-lived idle flow has no later change that would tell
-//! it), as `opened` events, taking each out of the map first so that the
+//! it) and whose handshake is done, as `opened` events, taking each out of the map first so that the
 //! probes and this never both tell one.
 
 use std::{
@@ -17,7 +17,7 @@ use tcpscope_common::{Destination, KEPT_FOR_NS, Opening, Opens, Record};
 use super::probes::Probes;
 use crate::{
     decode::{Decoder, endpoint},
-    model::event::{Event, EventKind, Nanos},
+    model::event::{Event, EventKind, Nanos, TcpState},
 };
 
 /// As many entries as the probes' map holds: a walk of the map that the
@@ -119,7 +119,7 @@ impl Kept {
             let Ok(opening) = self.openings.get(&sock, 0) else {
                 continue;
             };
-            if now_monotonic_ns.saturating_sub(opening.opened_ns) < KEPT_FOR_NS {
+            if !due(&opening, now_monotonic_ns) {
                 continue;
             }
             // Whoever deletes it tells it: the probes may be doing so now.
@@ -139,11 +139,56 @@ impl Kept {
     }
 }
 
+/// Whether userspace tells `opening` at `now_ns`: kept past
+/// [`KEPT_FOR_NS`] and whole. A connect whose handshake has not completed
+/// is left to the probes: the kernel chooses its local port after the
+/// change to SYN_SENT, so its entry has none, and its next change (a SYN
+/// retry, the handshake or the close) tells it with the port.
+fn due(opening: &Opening, now_ns: u64) -> bool {
+    let connecting = TcpState::from_kernel(opening.opened_as) == Some(TcpState::SynSent)
+        && opening.established_after_us == 0;
+    !connecting && now_ns.saturating_sub(opening.opened_ns) >= KEPT_FOR_NS
+}
+
 /// The unspecified address of `remote`'s family, port 0: an `opens` event
 /// has no local end.
 fn unspecified(remote: SocketAddr) -> SocketAddr {
     match remote {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's numbers (include/net/tcp_states.h).
+    const SYN_SENT: u8 = 2;
+    const SYN_RECV: u8 = 3;
+
+    fn opening(opened_as: u8, established_after_us: u32) -> Opening {
+        Opening {
+            opened_ns: 5_000_000_000,
+            opened_as,
+            established_after_us,
+            ..Opening::default()
+        }
+    }
+
+    #[test]
+    fn a_quiet_connection_is_told_once_kept_for_a_second() {
+        let established = opening(SYN_SENT, 300);
+        assert!(!due(&established, 5_999_999_999));
+        assert!(due(&established, 6_000_000_000));
+        let accepted = opening(SYN_RECV, 0);
+        assert!(!due(&accepted, 5_500_000_000));
+        assert!(due(&accepted, 7_000_000_000));
+    }
+
+    #[test]
+    fn a_connect_still_in_its_handshake_is_left_to_the_probes() {
+        let connecting = opening(SYN_SENT, 0);
+        assert!(!due(&connecting, 9_000_000_000));
     }
 }
