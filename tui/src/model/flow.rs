@@ -139,7 +139,9 @@ pub struct Flow {
     /// Whether the table saw the flow begin (connect, listen or accept);
     /// otherwise it was already open when tcpscope started.
     pub seen_from_start: bool,
-    /// Found in the socket tables at start-up, before any probe saw it.
+    /// Found in the socket tables before any probe told it: at start-up,
+    /// or later, when the probes' record of its open was lost. Its age is
+    /// then unknown.
     pub preexisting: bool,
     /// The socket's `tcp_info` at the latest survey that found it.
     /// Boxed, as `progress`: surveys set them, and a smaller flow keeps

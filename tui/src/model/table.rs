@@ -96,6 +96,9 @@ pub struct ConnectionTable {
     /// Live flows the latest full survey did not find, with the time of
     /// the first survey that missed them.
     missing: HashMap<SockId, Nanos>,
+    /// Sockets the latest full survey found that no flow matches, with the
+    /// time of the first survey that found them so.
+    unknown: HashMap<Tuple, Nanos>,
 }
 
 impl ConnectionTable {

@@ -1,5 +1,6 @@
 //! What a survey of the socket tables adds to the connection table: the
-//! flows open before tcpscope started (keyed by a stand-in until the probes
+//! flows open before tcpscope started, and later the connections whose
+//! open the probes never told (keyed by a stand-in until the probes
 //! report their socket's address), owners read from /proc for flows no
 //! process-context event named, and each flow's latest `tcp_info`.
 
@@ -20,9 +21,17 @@ const INDEX_FROM: usize = 8;
 /// How long after its latest event a flow missing from a survey is kept.
 const VANISHED_AFTER: Nanos = 2_000_000_000;
 
+/// How long a socket the table does not know must stay in the surveys
+/// before it becomes a flow of its own. The probes tell every connection
+/// within two seconds of its open (a quiet one, its handshake done, within
+/// a second of its first); one still unknown after that lost its open: an
+/// entry the probes' LRU evicted in a burst of opens, or a lost record.
+const ADOPTED_AFTER: Nanos = 2_500_000_000;
+
 impl ConnectionTable {
-    /// Applies `survey`; returns the flows it added, which were open before
-    /// tcpscope started (only the initial survey adds any).
+    /// Applies `survey`; returns the flows it added: those open before
+    /// tcpscope started (the initial survey), or whose open the probes
+    /// never told (see [`ADOPTED_AFTER`]).
     pub fn apply_survey(&mut self, survey: &Survey) -> Vec<SockId> {
         let index: HashMap<Tuple, SockId> = if survey.sockets.len() >= INDEX_FROM {
             self.live
@@ -33,6 +42,7 @@ impl ConnectionTable {
             HashMap::new()
         };
         let mut added = Vec::new();
+        let mut unknown = HashMap::new();
         for entry in &survey.sockets {
             let tuple = entry.tuple();
             let known = if survey.sockets.len() >= INDEX_FROM {
@@ -43,16 +53,31 @@ impl ConnectionTable {
                     .find(|flow| flow.tuple() == tuple)
                     .map(|flow| flow.sock)
             };
+            // Adopting past --max-flows would count an eviction a survey.
+            let room = self.live.len() < self.capacity.live;
             match known.and_then(|sock| self.live.get_mut(&sock)) {
                 Some(flow) => flow.learn(entry, survey.at),
                 // A SYN_RECV entry is a request socket, a half-open
                 // connection of a listener: it becomes a flow only when
                 // accepted, as another socket.
-                None if survey.scope == Scope::Initial && entry.state != TcpState::SynRecv => {
+                None if entry.state == TcpState::SynRecv => {}
+                None if survey.scope == Scope::Initial => {
                     added.extend(self.add_preexisting(entry, survey))
+                }
+                // A socket bound and never connected is no connection.
+                None if survey.scope == Scope::Full && room && entry.state != TcpState::Close => {
+                    let since = self.unknown.get(&tuple).copied().unwrap_or(survey.at);
+                    if survey.at.saturating_sub(since) >= ADOPTED_AFTER {
+                        added.extend(self.add_preexisting(entry, survey));
+                    } else if unknown.len() < self.capacity.live {
+                        unknown.insert(tuple, since);
+                    }
                 }
                 None => {}
             }
+        }
+        if survey.scope == Scope::Full {
+            self.unknown = unknown;
         }
         // A survey that left sockets out (past --max-flows) proves no
         // flow gone.

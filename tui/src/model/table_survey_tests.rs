@@ -443,3 +443,98 @@ fn a_connect_the_startup_survey_caught_and_the_probes_then_told_is_the_threads()
     assert_eq!(flow.first_seen, 9 * SECOND, "it began at its connect");
     assert_eq!(table.counts().live, 1, "one flow, not a stand-in beside it");
 }
+
+/// A full survey at `seconds` of `sockets`.
+fn full_survey_at(seconds: Nanos, sockets: &[SocketEntry]) -> Survey {
+    Survey {
+        at: seconds * SECOND,
+        ..survey(Scope::Full, sockets.to_vec())
+    }
+}
+
+#[test]
+fn a_connection_whose_open_was_lost_becomes_a_flow_once_the_surveys_keep_finding_it() {
+    let lost = socket(
+        NETNS,
+        "10.0.0.1:443",
+        "10.0.0.9:50002",
+        TcpState::Established,
+    );
+    let mut table = ConnectionTable::default();
+    for seconds in [10, 11, 12] {
+        let added = table.apply_survey(&full_survey_at(seconds, &[lost.clone()]));
+        assert!(
+            added.is_empty(),
+            "at {seconds} s the probes may still tell it"
+        );
+    }
+    let added = table.apply_survey(&full_survey_at(13, &[lost.clone()]));
+    let [stand_in] = added.as_slice() else {
+        panic!("adopted once unknown for 3 s: {added:?}");
+    };
+    let flow = table.flow(*stand_in).expect("flow");
+    assert!(flow.preexisting, "its age is unknown");
+    assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(400));
+    assert!(
+        table
+            .apply_survey(&full_survey_at(14, &[lost.clone()]))
+            .is_empty()
+    );
+
+    // Its close, from the probes, ends that one flow.
+    let mut close = close_event(&lost, 15 * SECOND);
+    close.kind = EventKind::State {
+        old: TcpState::Established,
+        new: TcpState::Close,
+        err: 0,
+        stack: None,
+    };
+    table.apply(&close);
+    assert_eq!(table.counts().live, 0);
+    assert_eq!(table.ended().count(), 1);
+}
+
+#[test]
+fn a_connection_the_probes_told_one_that_comes_and_goes_and_a_bound_socket_are_not_adopted() {
+    let told = socket(
+        NETNS,
+        "10.0.0.1:40100",
+        "10.0.0.2:80",
+        TcpState::Established,
+    );
+    let flickering = socket(
+        NETNS,
+        "10.0.0.1:40200",
+        "10.0.0.2:80",
+        TcpState::Established,
+    );
+    let bound = socket(NETNS, "10.0.0.1:40300", "0.0.0.0:0", TcpState::Close);
+    let mut table = ConnectionTable::default();
+    table.apply_survey(&full_survey_at(10, &[told.clone(), flickering.clone()]));
+    table.apply(&Event {
+        ts: 9 * SECOND,
+        sock: Some(SockId(KERNEL_ADDRESS)),
+        netns: NETNS,
+        local: told.local,
+        remote: told.remote,
+        task: None,
+        kind: EventKind::Opened {
+            opened_as: TcpState::SynSent,
+            established_at: Some(9 * SECOND),
+        },
+    });
+    // Not found at 11 s: another socket may have reused the 4-tuple.
+    table.apply_survey(&full_survey_at(11, &[told.clone()]));
+    for seconds in [12, 13, 14] {
+        let sockets = [told.clone(), flickering.clone(), bound.clone()];
+        let added = table.apply_survey(&full_survey_at(seconds, &sockets));
+        assert!(added.is_empty(), "at {seconds} s: {added:?}");
+    }
+    assert_eq!(table.counts().live, 1, "only the flow the probes told");
+    let added = table.apply_survey(&full_survey_at(15, &[flickering.clone(), bound]));
+    assert_eq!(
+        added.len(),
+        1,
+        "found since 12 s, never bound-only: {added:?}"
+    );
+}

@@ -220,7 +220,7 @@ pub fn row(flow: &Flow, now: Nanos) -> FlowRow {
             (None, Some(_)) => "STALLED".to_string(),
             (None, None) => flow.state.name().to_string(),
         },
-        // A flow open before tcpscope started is older than it looks.
+        // A flow open before tcpscope saw it is older than it looks.
         age: match flow.preexisting {
             true => format!(">{}", format::duration(flow.duration(now))),
             false => format::duration(flow.duration(now)),

@@ -17,7 +17,7 @@ pub fn lines(flow: &Flow, now: Nanos) -> Vec<String> {
     }
     owner.push_str(&format!("  netns {}", flow.netns));
     if flow.preexisting {
-        owner.push_str("  open before tcpscope started");
+        owner.push_str("  open before tcpscope saw it");
     }
     let mut lines = vec![owner];
     if let Some(pod) = &flow.pod {
@@ -147,7 +147,7 @@ mod tests {
         let lines = lines(&flow, 1_500_000_000);
         assert_eq!(
             lines[0],
-            "owner 812/nginx (nginx.service)  netns 4026531840  open before tcpscope started"
+            "owner 812/nginx (nginx.service)  netns 4026531840  open before tcpscope saw it"
         );
         assert_eq!(
             lines[1..],
