@@ -462,13 +462,13 @@ fn a_connection_whose_open_was_lost_becomes_a_flow_once_the_surveys_keep_finding
     );
     let mut table = ConnectionTable::default();
     for seconds in [10, 11, 12] {
-        let added = table.apply_survey(&full_survey_at(seconds, &[lost.clone()]));
+        let added = table.apply_survey(&full_survey_at(seconds, std::slice::from_ref(&lost)));
         assert!(
             added.is_empty(),
             "at {seconds} s the probes may still tell it"
         );
     }
-    let added = table.apply_survey(&full_survey_at(13, &[lost.clone()]));
+    let added = table.apply_survey(&full_survey_at(13, std::slice::from_ref(&lost)));
     let [stand_in] = added.as_slice() else {
         panic!("adopted once unknown for 3 s: {added:?}");
     };
@@ -477,7 +477,7 @@ fn a_connection_whose_open_was_lost_becomes_a_flow_once_the_surveys_keep_finding
     assert_eq!(flow.owner.as_ref().map(|task| task.pid), Some(400));
     assert!(
         table
-            .apply_survey(&full_survey_at(14, &[lost.clone()]))
+            .apply_survey(&full_survey_at(14, std::slice::from_ref(&lost)))
             .is_empty()
     );
 
@@ -524,7 +524,7 @@ fn a_connection_the_probes_told_one_that_comes_and_goes_and_a_bound_socket_are_n
         },
     });
     // Not found at 11 s: another socket may have reused the 4-tuple.
-    table.apply_survey(&full_survey_at(11, &[told.clone()]));
+    table.apply_survey(&full_survey_at(11, std::slice::from_ref(&told)));
     for seconds in [12, 13, 14] {
         let sockets = [told.clone(), flickering.clone(), bound.clone()];
         let added = table.apply_survey(&full_survey_at(seconds, &sockets));
