@@ -83,9 +83,11 @@ impl Stall {
 pub struct Progress {
     /// `bytes_acked` at the latest sample.
     bytes_acked: u64,
-    /// The last sample that saw progress, and its `tcp_info`.
+    /// The last sample that saw progress, and its `tcpi_total_retrans`:
+    /// all a stall's cause needs of it (a whole `tcp_info` would double
+    /// what each of 100,000 flows holds).
     since: Nanos,
-    then: TcpDetails,
+    total_retrans_then: u32,
     /// Set once the flow has gone [`STALL_AFTER`] without progress.
     pub stall: Option<Stall>,
 }
@@ -106,7 +108,7 @@ impl Progress {
         let fresh = Progress {
             bytes_acked: details.bytes_acked,
             since: sample.at,
-            then: *details,
+            total_retrans_then: details.total_retrans,
             stall: None,
         };
         let Some(previous) = previous else {
@@ -117,7 +119,7 @@ impl Progress {
             return Some(fresh);
         }
         let stall = (sample.at - previous.since >= STALL_AFTER).then(|| Stall {
-            cause: cause(&previous.then, details),
+            cause: cause(previous.total_retrans_then, details),
             since: previous.since,
             at: sample.at,
         });
@@ -139,8 +141,9 @@ fn queued(sample: &SocketSample) -> bool {
     sample.details.unacked > 0 || sample.details.notsent_bytes > 0 || sample.send_queue > 0
 }
 
-/// Why a flow without progress since `then` is stalled `now`.
-fn cause(then: &TcpDetails, now: &TcpDetails) -> StallCause {
+/// Why a flow without progress since it had retransmitted
+/// `total_retrans_then` segments is stalled `now`.
+fn cause(total_retrans_then: u32, now: &TcpDetails) -> StallCause {
     let window_closed = now.snd_wnd == 0 || (now.unacked == 0 && now.snd_wnd < now.mss);
     if window_closed {
         // An answered probe resets the count: a live peer keeps it at 0.
@@ -149,7 +152,7 @@ fn cause(then: &TcpDetails, now: &TcpDetails) -> StallCause {
         };
     }
     let retransmitting =
-        now.retransmits > 0 || now.backoff > 0 || now.total_retrans > then.total_retrans;
+        now.retransmits > 0 || now.backoff > 0 || now.total_retrans > total_retrans_then;
     if now.unacked > 0 && retransmitting {
         StallCause::Retransmitting
     } else {
