@@ -101,8 +101,9 @@ async fn print(
         }
     };
     printer.stats(source, out)?;
-    if let Some(batch) = &first {
-        printer.batch(batch, out)?;
+    // Consumed, not borrowed: a survey held keeps the next one waiting.
+    if let Some(batch) = first {
+        printer.batch(&batch, out)?;
     }
     out.flush()?;
     let ended = loop {

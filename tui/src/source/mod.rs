@@ -25,6 +25,34 @@ pub struct Batch {
     pub malformed: u64,
     /// A pass over the socket tables, when one is due.
     pub survey: Option<Survey>,
+    /// Held with a live survey: the next one waits until it is dropped.
+    pub lease: Lease,
+}
+
+/// A live survey's claim on memory: its surveyor starts the next full
+/// survey only once every copy of the batch carrying this one is gone, so
+/// that a dump of 100,000 sockets is never held twice (one being applied,
+/// the next being read). Empty for every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Lease {
+    /// Never read: its drop is what the surveyor waits for.
+    _held: Option<std::sync::Arc<()>>,
+}
+
+impl Lease {
+    /// A lease, and what its surveyor asks whether it is still held.
+    pub fn new() -> (Self, std::sync::Weak<()>) {
+        let held = std::sync::Arc::new(());
+        let watch = std::sync::Arc::downgrade(&held);
+        (Self { _held: Some(held) }, watch)
+    }
+}
+
+/// Leases say nothing of what a batch holds.
+impl PartialEq for Lease {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// What a source delivered since start, and what it could not: the

@@ -289,7 +289,7 @@ async fn send(sink: &mpsc::Sender<Batch>, batch: &mut Batch) -> bool {
         events,
         lost: batch.lost,
         malformed: batch.malformed,
-        survey: None,
+        ..Batch::default()
     };
     sink.send(next).await.is_ok()
 }
@@ -312,6 +312,7 @@ async fn send_survey(
         lost: batch.lost,
         malformed: batch.malformed,
         survey: Some(survey),
+        ..Batch::default()
     };
     sink.send(next).await.is_ok()
 }

@@ -26,7 +26,7 @@ use tokio::{
 use kept::Kept;
 
 use super::{
-    Batch, SourceInfo,
+    Batch, Lease, SourceInfo,
     clock::Clock,
     survey::{Surveyor, Watch, pods::Pods},
 };
@@ -48,6 +48,9 @@ const KEPT_EVERY: Duration = Duration::from_secs(1);
 const SURVEY_EVERY: Duration = Duration::from_secs(1);
 /// How often the watched socket's details are read.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// A full survey waits this long at most for the one before it to be
+/// dropped: a consumer slow to apply it delays surveys, never stops them.
+const LEASE_HELD_AT_MOST: Duration = Duration::from_secs(5);
 
 /// How to reach the kernel, from the command line.
 #[derive(Debug, Clone, Default)]
@@ -207,7 +210,11 @@ impl Live {
             initial = surveys.recv() => initial,
             () = sink.closed() => return Ok(()),
         };
-        if sink.send(totals.batch(Vec::new(), initial)).await.is_err() {
+        let first = match initial {
+            Some(initial) => totals.surveyed(initial),
+            None => totals.batch(Vec::new()),
+        };
+        if sink.send(first).await.is_err() {
             return Ok(());
         }
         let mut surveying = true;
@@ -223,7 +230,7 @@ impl Live {
                 _ = drain.tick() => {}
                 survey = surveys.recv(), if surveying => match survey {
                     Some(survey) => {
-                        if sink.send(totals.batch(Vec::new(), Some(survey))).await.is_err() {
+                        if sink.send(totals.surveyed(survey)).await.is_err() {
                             return Ok(());
                         }
                     }
@@ -248,7 +255,7 @@ impl Live {
                 let now = clock::events_now(self.monotonic_to_wall_ns);
                 let monotonic = now.saturating_add_signed(-self.monotonic_to_wall_ns);
                 let events = kept.read(&mut self.decoder, now, monotonic);
-                if !events.is_empty() && sink.send(totals.batch(events, None)).await.is_err() {
+                if !events.is_empty() && sink.send(totals.batch(events)).await.is_err() {
                     return Ok(());
                 }
             }
@@ -258,7 +265,7 @@ impl Live {
                 let news = !events.is_empty() || totals != sent;
                 if news {
                     sent = totals;
-                    if sink.send(totals.batch(events, None)).await.is_err() {
+                    if sink.send(totals.batch(events)).await.is_err() {
                         return Ok(());
                     }
                 }
@@ -307,37 +314,57 @@ struct Undelivered {
 }
 
 impl Undelivered {
-    fn batch(self, events: Vec<Event>, survey: Option<Survey>) -> Batch {
+    fn batch(self, events: Vec<Event>) -> Batch {
         Batch {
             events,
             lost: self.lost,
             malformed: self.malformed,
-            survey,
+            ..Batch::default()
+        }
+    }
+
+    fn surveyed(self, (survey, lease): (Survey, Lease)) -> Batch {
+        Batch {
+            survey: Some(survey),
+            lease,
+            ..self.batch(Vec::new())
         }
     }
 }
 
 /// Surveys every [`SURVEY_EVERY`] and the watched socket every
-/// [`WATCH_EVERY`], on a thread that ends when the receiver goes away.
+/// [`WATCH_EVERY`], on a thread that ends when the receiver goes away. A
+/// full survey waits, past its second if need be, until the one before it
+/// has been applied and dropped (its [`Lease`]), for
+/// [`LEASE_HELD_AT_MOST`] at most.
 fn spawn_surveys(
     mut surveyor: Surveyor,
     watch: Watch,
     monotonic_to_wall_ns: i64,
-) -> anyhow::Result<mpsc::Receiver<Survey>> {
+) -> anyhow::Result<mpsc::Receiver<(Survey, Lease)>> {
     let (sink, surveys) = mpsc::channel(4);
     let now = move || clock::events_now(monotonic_to_wall_ns);
     let work = move || {
-        if sink.blocking_send(surveyor.survey(now())).is_err() {
+        let (lease, mut held) = Lease::new();
+        if sink.blocking_send((surveyor.survey(now()), lease)).is_err() {
             return;
         }
         let mut last_full = std::time::Instant::now();
         loop {
             thread::sleep(WATCH_EVERY);
-            let survey = if last_full.elapsed() >= SURVEY_EVERY {
+            let due = match held.strong_count() {
+                0 => SURVEY_EVERY,
+                _ => LEASE_HELD_AT_MOST,
+            };
+            let survey = if last_full.elapsed() >= due {
                 last_full = std::time::Instant::now();
-                Some(surveyor.survey(now()))
+                let (lease, watch) = Lease::new();
+                held = watch;
+                Some((surveyor.survey(now()), lease))
             } else {
-                watch.get().and_then(|tuple| surveyor.look_up(tuple, now()))
+                let tuple = watch.get();
+                let found = tuple.and_then(|tuple| surveyor.look_up(tuple, now()));
+                found.map(|survey| (survey, Lease::default()))
             };
             if let Some(survey) = survey
                 && sink.blocking_send(survey).is_err()
