@@ -60,7 +60,7 @@ until [ "$(ls "$scratch" | grep -c '^ready\.')" -ge "$processes" ]; do sleep 0.5
 # Both ends of each connection are flows.
 want=$((2 * (connections / processes) * processes))
 for _ in $(seq 120); do
-  live=$(grep '"kind":"stats"' "$scratch/out" | tail -1 | sed -n 's/.*"flows_live":\([0-9]*\).*/\1/p')
+  live=$({ grep '"kind":"stats"' "$scratch/out" || true; } | tail -1 | sed -n 's/.*"flows_live":\([0-9]*\).*/\1/p')
   [ "${live:-0}" -ge "$want" ] && break
   sleep 1
 done

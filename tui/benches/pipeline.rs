@@ -1,11 +1,18 @@
 //! Decode + table-update throughput: the work done for every record the
-//! probes send. Run: `cargo bench --bench pipeline`. Goal: at least 1,000,000
-//! records/s on one core.
+//! probes send (goal: at least 1,000,000 records/s on one core), and what
+//! applying each second's survey costs with 100,000 flows. Run:
+//! `cargo bench --bench pipeline`.
+
+use std::net::SocketAddr;
 
 use divan::{Bencher, counter::ItemsCount};
 use tcpscope::{
     decode::{Bitfields, Decoder, KernelClock, kallsyms::Symbols},
-    model::table::ConnectionTable,
+    model::{
+        event::TcpState,
+        socket::{Scope, SocketEntry, Survey, TcpDetails},
+        table::ConnectionTable,
+    },
 };
 use tcpscope_common::{Record, STACK_DEPTH, StackedRecord, kind};
 
@@ -94,4 +101,53 @@ fn decode_and_apply(bencher: Bencher) {
                 }
             }
         });
+}
+
+/// The flows of a survey second on a box with 100,000 open connections:
+/// a full survey of them all (in the kernel's order, not the table's)
+/// applied to the table that holds them. Each second's cost of surveys.
+#[divan::bench(sample_count = 10)]
+fn apply_survey_of_100k_sockets(bencher: Bencher) {
+    let sockets: Vec<SocketEntry> = (0..100_000u32)
+        .map(|n| {
+            let octets = n.to_be_bytes();
+            let peer = std::net::Ipv4Addr::new(10, octets[1], octets[2], octets[3]);
+            SocketEntry {
+                netns: 4026531840,
+                local: SocketAddr::from(([10, 0, 0, 1], 443)),
+                remote: SocketAddr::from((peer, 40_000 + (n % 20_000) as u16)),
+                state: TcpState::Established,
+                inode: u64::from(n) + 1,
+                receive_queue: 0,
+                send_queue: 0,
+                drops: Some(0),
+                retransmit_timer_ms: None,
+                owner: None,
+                details: Some(TcpDetails::default()),
+            }
+        })
+        .collect();
+    let initial = Survey {
+        at: 1_000_000_000,
+        scope: Scope::Initial,
+        sockets: sockets.clone(),
+        ..Survey::default()
+    };
+    let mut table = ConnectionTable::default();
+    table.apply_survey(&initial);
+    let mut reordered = sockets;
+    reordered.reverse();
+    let mut full = Survey {
+        at: 2_000_000_000,
+        scope: Scope::Full,
+        sockets: reordered,
+        ..Survey::default()
+    };
+    bencher
+        .counter(ItemsCount::new(full.sockets.len()))
+        .bench_local(|| {
+            full.at += 1_000_000_000;
+            divan::black_box(table.apply_survey(&full));
+        });
+    assert_eq!(table.counts().live, 100_000);
 }

@@ -88,13 +88,13 @@ fn owner_terms_never_match_an_unknown_owner() {
 #[test]
 fn an_ended_flow_matches_its_reason_and_last_state() {
     let mut ended = flow("10.0.0.1:1", "10.0.0.2:2", None, TcpState::Close);
-    ended.end = Some(crate::model::flow::FlowEnd {
+    ended.end = Some(Box::new(crate::model::flow::FlowEnd {
         at: 1,
         reason: EndReason::Timeout,
         err: 110,
         last_state: TcpState::SynSent,
         stack: None,
-    });
+    }));
     assert!(parse("reason:timeout state:syn_sent").matches_flow(&ended));
     assert!(!parse("reason:reset").matches_flow(&ended));
 }

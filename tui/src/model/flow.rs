@@ -99,6 +99,16 @@ impl EndReason {
     }
 }
 
+/// Puts `value` in `slot`, in the box already there if there is one: a
+/// survey renews every flow's sample each second, and 100,000 frees and
+/// allocations a second would only fragment the heap.
+fn keep<T>(slot: &mut Option<Box<T>>, value: Option<T>) {
+    match (slot.as_deref_mut(), value) {
+        (Some(kept), Some(value)) => *kept = value,
+        (_, value) => *slot = value.map(Box::new),
+    }
+}
+
 /// Whether a change from `state` straight to CLOSE, without an error, is
 /// this side's abort (`tcp_disconnect`, called from a close with
 /// SO_LINGER 0 or a connect to AF_UNSPEC).
@@ -161,7 +171,9 @@ pub struct Flow {
     pub resets_received: u32,
     /// Segments of the flow the kernel dropped.
     pub drops: u32,
-    pub end: Option<FlowEnd>,
+    /// Boxed: a live flow has none, and 100,000 of them would carry its
+    /// room.
+    pub end: Option<Box<FlowEnd>>,
 }
 
 impl Flow {
@@ -222,9 +234,10 @@ impl Flow {
     /// and its owner unless a process-context event already named one.
     pub fn learn(&mut self, entry: &SocketEntry, at: Nanos) {
         if let Some(sample) = entry.sample(at) {
-            self.socket = Some(Box::new(sample));
             let previous = self.progress.as_deref().copied();
-            self.progress = Progress::observe(previous, entry.state, &sample).map(Box::new);
+            let progress = Progress::observe(previous, entry.state, &sample);
+            keep(&mut self.socket, Some(sample));
+            keep(&mut self.progress, progress);
         }
         if self.owner.is_none()
             && let Some(owner) = &entry.owner

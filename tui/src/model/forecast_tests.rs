@@ -167,13 +167,13 @@ fn no_forecast_without_a_timer_retransmission_or_after_the_end() {
         &[(T0, 200, 0, 1, RetransmitCause::Timer)],
     );
     assert!(forecast(&ended, T0).is_some());
-    ended.end = Some(crate::model::flow::FlowEnd {
+    ended.end = Some(Box::new(crate::model::flow::FlowEnd {
         at: T0 + S,
         reason: crate::model::flow::EndReason::Timeout,
         err: 110,
         last_state: TcpState::Established,
         stack: None,
-    });
+    }));
     assert_eq!(forecast(&ended, T0), None);
     let listener = flow(
         TcpState::Listen,

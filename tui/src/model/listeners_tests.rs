@@ -143,14 +143,14 @@ fn a_listener_the_survey_no_longer_finds_is_gone_and_a_watched_survey_changes_no
 #[test]
 fn unit_and_state_filters_see_the_listeners_owner_and_state() {
     let mut owned = listener("0.0.0.0:80", 0, 128, 0);
-    owned.owner = Some(crate::model::socket::Owner {
+    owned.owner = Some(std::sync::Arc::new(crate::model::socket::Owner {
         task: Task {
             pid: 400,
             comm: std::sync::Arc::from("nginx"),
         },
         unit: Some(std::sync::Arc::from("nginx.service")),
         pod: None,
-    });
+    }));
     let mut listeners = Listeners::default();
     listeners.apply_survey(&survey(0, vec![owned]));
     let passes = |text: &str| {

@@ -101,7 +101,8 @@ pub struct SocketEntry {
     /// Time until the retransmission (or loss probe) timer fires, ms, when
     /// it is armed.
     pub retransmit_timer_ms: Option<u32>,
-    pub owner: Option<Owner>,
+    /// Shared by every socket of its process.
+    pub owner: Option<Arc<Owner>>,
     pub details: Option<TcpDetails>,
 }
 

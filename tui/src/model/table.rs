@@ -402,13 +402,13 @@ impl ConnectionTable {
         flow.state = TcpState::Close;
         flow.last_event = at;
         let resets_received = flow.resets_received > 0;
-        flow.end = Some(FlowEnd {
+        flow.end = Some(Box::new(FlowEnd {
             at,
             reason: EndReason::classify(last_state, err, resets_received, seen_close),
             err,
             last_state,
             stack,
-        });
+        }));
         if self.ended.len() >= self.capacity.ended {
             self.ended.pop_front();
             self.evicted_ended += 1;

@@ -4,7 +4,10 @@
 //! report their socket's address), owners read from /proc for flows no
 //! process-context event named, and each flow's latest `tcp_info`.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+};
 
 use super::ConnectionTable;
 use crate::model::{
@@ -14,9 +17,9 @@ use crate::model::{
     socket::{Scope, SocketEntry, Survey, Tuple},
 };
 
-/// Above this many sockets a survey joins through an index of the live
-/// flows; below it (a watched socket) a scan is cheaper.
-const INDEX_FROM: usize = 8;
+/// Above this many sockets a survey is joined to the live flows by sorting
+/// it; below it (a watched socket) a scan of the flows is cheaper.
+const SORTED_FROM: usize = 8;
 
 /// How long after its latest event a flow missing from a survey is kept.
 const VANISHED_AFTER: Nanos = 2_000_000_000;
@@ -33,26 +36,11 @@ impl ConnectionTable {
     /// tcpscope started (the initial survey), or whose open the probes
     /// never told (see [`ADOPTED_AFTER`]).
     pub fn apply_survey(&mut self, survey: &Survey) -> Vec<SockId> {
-        let index: HashMap<Tuple, SockId> = if survey.sockets.len() >= INDEX_FROM {
-            self.live
-                .values()
-                .map(|flow| (flow.tuple(), flow.sock))
-                .collect()
-        } else {
-            HashMap::new()
-        };
+        let flows = self.join(survey);
         let mut added = Vec::new();
         let mut unknown = HashMap::new();
-        for entry in &survey.sockets {
+        for (entry, known) in survey.sockets.iter().zip(flows) {
             let tuple = entry.tuple();
-            let known = if survey.sockets.len() >= INDEX_FROM {
-                index.get(&tuple).copied()
-            } else {
-                self.live
-                    .values()
-                    .find(|flow| flow.tuple() == tuple)
-                    .map(|flow| flow.sock)
-            };
             // Adopting past --max-flows would count an eviction a survey.
             let room = self.live.len() < self.capacity.live;
             match known.and_then(|sock| self.live.get_mut(&sock)) {
@@ -85,6 +73,54 @@ impl ConnectionTable {
             self.forget_vanished(survey);
         }
         added
+    }
+
+    /// The live flow of each of the survey's sockets, in the survey's
+    /// order. The survey's sockets are sorted by the hash of their 4-tuple
+    /// (16 bytes a socket) and each flow is looked up among them, rather
+    /// than indexing every flow by its 4-tuple each second (80 bytes a
+    /// flow). Two flows with one 4-tuple (a close the probes lost, a new
+    /// socket on the same ports) get the socket once, as an index would
+    /// have it.
+    fn join(&self, survey: &Survey) -> Vec<Option<SockId>> {
+        match survey.sockets.len() < SORTED_FROM {
+            true => self.join_by_scan(&survey.sockets),
+            false => self.join_by_sorting(&survey.sockets),
+        }
+    }
+
+    fn join_by_scan(&self, sockets: &[SocketEntry]) -> Vec<Option<SockId>> {
+        let flow_of = |entry: &SocketEntry| {
+            let tuple = entry.tuple();
+            let mut flows = self.live.values();
+            flows
+                .find(|flow| flow.tuple() == tuple)
+                .map(|flow| flow.sock)
+        };
+        sockets.iter().map(flow_of).collect()
+    }
+
+    fn join_by_sorting(&self, sockets: &[SocketEntry]) -> Vec<Option<SockId>> {
+        let hasher = RandomState::new();
+        let mut sorted: Vec<(u64, u32)> = (0..sockets.len() as u32)
+            .map(|at| (hasher.hash_one(sockets[at as usize].tuple()), at))
+            .collect();
+        sorted.sort_unstable();
+        let mut flows = vec![None; sockets.len()];
+        for flow in self.live.values() {
+            let tuple = flow.tuple();
+            let hash = hasher.hash_one(tuple);
+            let first = sorted.partition_point(|&(other, _)| other < hash);
+            let same_hash = sorted[first..]
+                .iter()
+                .take_while(|&&(other, _)| other == hash);
+            for &(_, at) in same_hash {
+                if sockets[at as usize].tuple() == tuple {
+                    flows[at as usize].get_or_insert(flow.sock);
+                }
+            }
+        }
+        flows
     }
 
     /// Drops the live flows that two surveys in a row, in a namespace they

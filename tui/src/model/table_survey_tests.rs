@@ -16,15 +16,15 @@ fn addr(text: &str) -> SocketAddr {
     text.parse().expect("address")
 }
 
-fn owner(pid: u32, comm: &str) -> Option<Owner> {
-    Some(Owner {
+fn owner(pid: u32, comm: &str) -> Option<Arc<Owner>> {
+    Some(Arc::new(Owner {
         task: Task {
             pid,
             comm: Arc::from(comm),
         },
         unit: Some(Arc::from("nginx.service")),
         pod: None,
-    })
+    }))
 }
 
 fn socket(netns: u32, local: &str, remote: &str, state: TcpState) -> SocketEntry {
@@ -537,4 +537,41 @@ fn a_connection_the_probes_told_one_that_comes_and_goes_and_a_bound_socket_are_n
         1,
         "found since 12 s, never bound-only: {added:?}"
     );
+}
+
+#[test]
+fn a_large_survey_is_joined_to_the_flows_as_a_scan_would_join_it() {
+    // Flows for every other socket of three namespaces, one 4-tuple twice.
+    let sockets: Vec<SocketEntry> = (0..60u16)
+        .map(|n| {
+            let local = format!("10.0.0.1:{}", 8000 + n % 20);
+            let remote = format!("10.0.0.9:{}", 50000 + n);
+            socket(
+                NETNS + u32::from(n % 3),
+                &local,
+                &remote,
+                TcpState::Established,
+            )
+        })
+        .collect();
+    let mut table = ConnectionTable::default();
+    let flows: Vec<SocketEntry> = sockets.iter().step_by(2).cloned().collect();
+    let twice = flows[0].clone();
+    table.apply_survey(&survey(Scope::Initial, flows));
+    table.apply_survey(&survey(Scope::Initial, vec![twice]));
+    // The survey in another order, with sockets no flow has.
+    let mut shuffled = sockets.clone();
+    shuffled.reverse();
+    shuffled.rotate_left(7);
+    assert!(shuffled.len() >= SORTED_FROM);
+
+    let sorted = table.join_by_sorting(&shuffled);
+    assert_eq!(sorted, table.join_by_scan(&shuffled));
+    assert_eq!(sorted.iter().flatten().count(), 30);
+    for (entry, sock) in shuffled.iter().zip(&sorted) {
+        if let Some(sock) = sock {
+            let flow = table.live.get(sock).expect("a live flow");
+            assert_eq!(flow.tuple(), entry.tuple());
+        }
+    }
 }

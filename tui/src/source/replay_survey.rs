@@ -142,15 +142,15 @@ fn requests(entry: &SocketEntry, half_open: u32) -> impl Iterator<Item = SocketE
 }
 
 /// The owner a survey line names (pid, comm, unit and pod).
-fn owner(fields: OwnerFields) -> Option<Owner> {
-    Some(Owner {
+fn owner(fields: OwnerFields) -> Option<Arc<Owner>> {
+    Some(Arc::new(Owner {
         task: Task {
             pid: fields.owner_pid?,
             comm: Arc::from(fields.owner_comm.unwrap_or_default()),
         },
         unit: fields.unit.map(Arc::from),
         pod: fields.pod.as_ref().map(|pod| Arc::new(Pod::from(pod))),
-    })
+    }))
 }
 
 /// The survey line `line` is; None for a line that is not one, an error
@@ -207,7 +207,11 @@ pub fn survey_line(line: Line) -> Option<Result<SurveyLine, String>> {
     Some(line)
 }
 
-fn socket(endpoints: &Endpoints, state: &str, owner: Option<Owner>) -> Result<SocketEntry, String> {
+fn socket(
+    endpoints: &Endpoints,
+    state: &str,
+    owner: Option<Arc<Owner>>,
+) -> Result<SocketEntry, String> {
     Ok(SocketEntry {
         netns: endpoints.netns,
         local: endpoints.local(),

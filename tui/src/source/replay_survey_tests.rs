@@ -13,15 +13,15 @@ const SECOND: Nanos = 1_000_000_000;
 const START: Nanos = 1_700_000_000 * SECOND;
 const NETNS: u32 = 4026532100;
 
-fn owner(pid: u32, comm: &str) -> Option<Owner> {
-    Some(Owner {
+fn owner(pid: u32, comm: &str) -> Option<Arc<Owner>> {
+    Some(Arc::new(Owner {
         task: Task {
             pid,
             comm: Arc::from(comm),
         },
         unit: Some(Arc::from("shop.service")),
         pod: None,
-    })
+    }))
 }
 
 fn entry(local: &str, remote: &str, state: TcpState) -> SocketEntry {

@@ -143,13 +143,13 @@ fn stats_lines_carry_the_totals_and_flow_ends_are_skipped() {
         "10.0.0.2:2".parse().expect("address"),
         5,
     );
-    ended.end = Some(crate::model::flow::FlowEnd {
+    ended.end = Some(Box::new(crate::model::flow::FlowEnd {
         at: 1_000_000_000,
         reason: crate::model::flow::EndReason::Timeout,
         err: errno::ETIMEDOUT,
         last_state: TcpState::SynSent,
         stack: None,
-    });
+    }));
     let line = flow_end_line(&ended).expect("an ended flow has a flow_end line");
     assert_eq!(
         parse_line(&line),

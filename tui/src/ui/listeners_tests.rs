@@ -37,14 +37,14 @@ fn socket(
         send_queue: queue.1,
         drops: Some(drops),
         retransmit_timer_ms: None,
-        owner: Some(Owner {
+        owner: Some(Arc::new(Owner {
             task: Task {
                 pid: 812,
                 comm: Arc::from("nginx"),
             },
             unit: None,
             pod: None,
-        }),
+        })),
         details: None,
     }
 }

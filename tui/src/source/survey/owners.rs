@@ -24,7 +24,8 @@ const SCAN_SHARE: u32 = 20;
 
 #[derive(Debug, Default)]
 pub struct Owners {
-    by_inode: HashMap<u64, Owner>,
+    /// One owner per process, shared by its sockets.
+    by_inode: HashMap<u64, Arc<Owner>>,
     /// Inodes asked for that the latest scan found no process for.
     unowned: HashSet<u64>,
     scanned: Option<Instant>,
@@ -38,7 +39,7 @@ impl Owners {
     /// The owner of each inode (in order; None when no process holds it),
     /// rescanning /proc first when one is unknown and the last scan is old
     /// enough.
-    pub fn resolve(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
+    pub fn resolve(&mut self, inodes: &[u64]) -> Vec<Option<Arc<Owner>>> {
         let unknown = |inode: &u64| {
             *inode != 0 && !self.by_inode.contains_key(inode) && !self.unowned.contains(inode)
         };
@@ -72,7 +73,7 @@ fn rescan_after(took: Duration) -> Duration {
 
 /// Every socket inode held by a process, with the process; a socket shared
 /// by several processes goes to the lowest pid (usually the parent).
-fn scan(pods: &mut Pods) -> HashMap<u64, Owner> {
+fn scan(pods: &mut Pods) -> HashMap<u64, Arc<Owner>> {
     let mut pids: Vec<u32> = namespaces::pids().collect();
     pids.sort_unstable();
     let mut by_inode = HashMap::new();
@@ -81,7 +82,7 @@ fn scan(pods: &mut Pods) -> HashMap<u64, Owner> {
         let Ok(fds) = fs::read_dir(dir.join("fd")) else {
             continue;
         };
-        let mut owner: Option<Owner> = None;
+        let mut owner: Option<Arc<Owner>> = None;
         for fd in fds.flatten() {
             let Some(inode) = fs::read_link(fd.path())
                 .ok()
@@ -89,7 +90,7 @@ fn scan(pods: &mut Pods) -> HashMap<u64, Owner> {
             else {
                 continue;
             };
-            let owner = owner.get_or_insert_with(|| process(pid, &dir, pods));
+            let owner = owner.get_or_insert_with(|| Arc::new(process(pid, &dir, pods)));
             by_inode.entry(inode).or_insert_with(|| owner.clone());
         }
     }
