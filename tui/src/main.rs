@@ -28,7 +28,7 @@ use tcpscope::{
 
 /// Batches in flight between a source and its consumer; when the consumer
 /// falls behind, the kernel's ring buffer fills and counts what it drops.
-const CHANNEL_BATCHES: usize = 16;
+const CHANNEL_BATCHES: usize = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
