@@ -8,6 +8,12 @@
 #   scripts/probe-cost.sh [seconds, default 5] [tcpscope arguments...]
 # The default arguments, --json --port 1, print nothing: the probes,
 # decoding and the table still run.
+#   EMPTY=1   also attach bpftrace programs that do nothing to two of the
+#             same tracepoints (inet_sock_set_s, tcp_destroy_soc in the
+#             table): what any program costs a run here, in the same run
+#             (installs bpftrace and mounts tracefs when missing)
+#   STORM_CPUS=0   run the storm on these CPUs only (taskset -c): with
+#             one, no two CPUs share the probes' maps' cache lines
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -17,9 +23,11 @@ cargo build --release --quiet --bin tcpscope --example connect_storm
 scratch=$(mktemp -d)
 stats_were=$(sysctl -n kernel.bpf_stats_enabled)
 pid=
+empty=
 cleanup() {
   sysctl -qw kernel.bpf_stats_enabled="$stats_were"
   [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  [ -z "${empty:-}" ] || kill "$empty" 2>/dev/null || true
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -28,6 +36,16 @@ trap cleanup EXIT
 bpftool prog show | awk '/^[0-9]+:/ { sub(":", "", $1); print $1 }' >"$scratch/others"
 "${TCPSCOPE_BIN:-./target/release/tcpscope}" "$@" >"$scratch/out" 2>"$scratch/err" &
 pid=$!
+if [ -n "${EMPTY:-}" ]; then
+  if ! command -v bpftrace >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null; }
+  fi
+  [ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+  bpftrace -e 'tracepoint:sock:inet_sock_set_state { } tracepoint:tcp:tcp_destroy_sock { }' >"$scratch/empty" 2>&1 &
+  empty=$!
+  sleep 3
+fi
 for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
 [ -s "$scratch/out" ] || { cat "$scratch/err" >&2; exit 1; }
 
@@ -47,7 +65,9 @@ sysctl -qw kernel.bpf_stats_enabled=1
 programs >"$scratch/before"
 ticks_before=$(cpu_ticks)
 started=$(date +%s.%N)
-rate=$(./target/release/examples/connect_storm "$seconds")
+pin=()
+[ -z "${STORM_CPUS:-}" ] || pin=(taskset -c "$STORM_CPUS")
+rate=$("${pin[@]}" ./target/release/examples/connect_storm "$seconds")
 ended=$(date +%s.%N)
 programs >"$scratch/after"
 ticks_after=$(cpu_ticks)
