@@ -10,9 +10,7 @@
 
 mod support;
 
-use std::io::Read;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd as _;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -22,7 +20,8 @@ use serde_json::Value;
 use support::kernel::count_from_env;
 use support::lines::{assert_text, int, text};
 use support::netns::Lab;
-use support::scenario::{FLOW_END_WAIT, listen_in, skipped};
+use support::scenario::{FLOW_END_WAIT, skipped};
+use support::storm;
 use support::tcpscope::{Tcpscope, dump};
 
 const STORM_PORT: u16 = 23241;
@@ -35,38 +34,15 @@ const CLIENT_THREADS: usize = 2;
 const BLACK_HOLED: usize = 3;
 const LONG_LIVED_FOR: Duration = Duration::from_secs(3);
 
-/// A listener in the lab's server namespace with room for a storm in its
-/// accept queue, and a thread that accepts, reads to the client's FIN and
-/// closes, until `done`.
+/// A listener in the lab's server namespace with room for a storm, and a
+/// thread that accepts, reads to the client's FIN and closes, until `done`.
 fn serve(lab: &Lab, port: u16, done: &Arc<AtomicBool>) -> JoinHandle<()> {
     let address = SocketAddr::new(lab.server_addr(false), port);
-    let listener: TcpListener = listen_in(&lab.server, address);
-    // SAFETY: listen() on a socket this test owns; a listening socket
-    // takes a new backlog.
-    let relisten = unsafe { libc::listen(listener.as_raw_fd(), 4096) };
-    assert_eq!(
-        relisten,
-        0,
-        "listen(4096): {}",
-        std::io::Error::last_os_error()
-    );
-    let done = Arc::clone(done);
-    std::thread::spawn(move || {
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
-        let mut buf = [0u8; 1];
-        while !done.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_read_timeout(Some(LONG_LIVED_FOR * 2));
-                    let _ = stream.read(&mut buf);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
-        }
-    })
+    storm::accept(
+        storm::listener(&lab.server, address),
+        done,
+        LONG_LIVED_FOR * 2,
+    )
 }
 
 fn lines_of<'a>(lines: &'a [Value], kind: &str, dport: u16) -> Vec<&'a Value> {
@@ -99,23 +75,7 @@ fn a_storm_is_counted_exactly_and_what_goes_wrong_in_it_is_told_whole() {
 
     let connections = count_from_env("TCPSCOPE_STORM_CONNECTIONS", CONNECTIONS);
     let started = Instant::now();
-    let storm: Vec<_> = (0..CLIENT_THREADS)
-        .map(|n| {
-            let to = server(STORM_PORT);
-            lab.client.spawn(&format!("storm-{n}"), move || {
-                let mut failed = 0usize;
-                for _ in 0..connections / CLIENT_THREADS {
-                    match TcpStream::connect(to) {
-                        Ok(stream) => {
-                            let _ = stream.shutdown(Shutdown::Both);
-                        }
-                        Err(_) => failed += 1,
-                    }
-                }
-                failed
-            })
-        })
-        .collect();
+    let clients = storm::clients(&lab.client, server(STORM_PORT), CLIENT_THREADS, connections);
     let black_holed: Vec<_> = (0..BLACK_HOLED)
         .map(|_| {
             let to = server(BLACK_HOLE_PORT);
@@ -132,10 +92,7 @@ fn a_storm_is_counted_exactly_and_what_goes_wrong_in_it_is_told_whole() {
             local
         })
     };
-    let failed: usize = storm
-        .into_iter()
-        .map(|client| client.join().expect("storm thread panicked"))
-        .sum();
+    let failed = storm::failed(clients);
     let storm_took = started.elapsed();
     let long_lived = long_lived.join().expect("long-lived thread panicked");
     for client in black_holed {

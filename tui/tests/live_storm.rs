@@ -10,16 +10,15 @@
 mod support;
 
 use serde_json::Value;
-use std::io::Read;
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::kernel::{count_from_env, skipped_runs};
 use support::lines::int;
 use support::netns::{Lab, Namespace, run};
-use support::scenario::{listen_in, skipped};
+use support::scenario::skipped;
+use support::storm;
 use support::tcpscope::{Tcpscope, dump};
 
 const PORT: u16 = 23221;
@@ -56,65 +55,16 @@ fn a_storm_loses_nothing_uncounted_and_leaves_no_ghost_flows() {
     }
     let lab = Lab::new("storm");
     let server = SocketAddr::new(lab.server_addr(false), PORT);
-    let listener = listen_in(&lab.server, server);
-    // Room for the whole storm in the accept queue: with std's 128, a
-    // queue that filled for a moment dropped SYNs, each of which cost its
-    // client a second (on 6.18 a storm then ran at 200 connections/s and
-    // outlived tcpscope's --duration).
-    // SAFETY: listen() on a socket this test owns; a listening socket
-    // takes a new backlog.
-    let relisten = unsafe { libc::listen(listener.as_raw_fd(), 4096) };
-    assert_eq!(
-        relisten,
-        0,
-        "listen(4096): {}",
-        std::io::Error::last_os_error()
-    );
     let done = Arc::new(AtomicBool::new(false));
-    let acceptor = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            listener
-                .set_nonblocking(true)
-                .expect("nonblocking listener");
-            let mut buf = [0u8; 1];
-            while !done.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    // The client closes first; read its FIN, then close.
-                    Ok((mut stream, _)) => {
-                        let _ = stream.set_nonblocking(false);
-                        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-                        let _ = stream.read(&mut buf);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-        })
-    };
+    // The client closes first; the acceptor reads its FIN, then closes.
+    let listener = storm::listener(&lab.server, server);
+    let acceptor = storm::accept(listener, &done, Duration::from_secs(1));
     let scope = Tcpscope::start(&[QUIET_PORT]);
 
     let connections = count_from_env("TCPSCOPE_STORM_CONNECTIONS", CONNECTIONS);
     let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENT_THREADS)
-        .map(|n| {
-            lab.client.spawn(&format!("storm-{n}"), move || {
-                let mut failed = 0usize;
-                for _ in 0..connections / CLIENT_THREADS {
-                    match TcpStream::connect(server) {
-                        Ok(stream) => {
-                            let _ = stream.shutdown(Shutdown::Both);
-                        }
-                        Err(_) => failed += 1,
-                    }
-                }
-                failed
-            })
-        })
-        .collect();
-    let failed: usize = clients
-        .into_iter()
-        .map(|client| client.join().expect("storm thread panicked"))
-        .sum();
+    let clients = storm::clients(&lab.client, server, CLIENT_THREADS, connections);
+    let failed = storm::failed(clients);
     let storm = started.elapsed();
     std::thread::sleep(Duration::from_secs(1));
     done.store(true, Ordering::Relaxed);
