@@ -36,24 +36,28 @@ impl ConnectionTable {
     /// tcpscope started (the initial survey), or whose open the probes
     /// never told (see [`ADOPTED_AFTER`]).
     pub fn apply_survey(&mut self, survey: &Survey) -> Vec<SockId> {
-        let flows = self.join(survey);
+        let learnt = self.learn(survey);
         let mut added = Vec::new();
         let mut unknown = HashMap::new();
-        for (entry, known) in survey.sockets.iter().zip(flows) {
+        for (entry, _) in survey
+            .sockets
+            .iter()
+            .zip(learnt)
+            .filter(|(_, learnt)| !learnt)
+        {
             let tuple = entry.tuple();
             // Adopting past --max-flows would count an eviction a survey.
             let room = self.live.len() < self.capacity.live;
-            match known.and_then(|sock| self.live.get_mut(&sock)) {
-                Some(flow) => flow.learn(entry, survey.at),
+            match entry.state {
                 // A SYN_RECV entry is a request socket, a half-open
                 // connection of a listener: it becomes a flow only when
                 // accepted, as another socket.
-                None if entry.state == TcpState::SynRecv => {}
-                None if survey.scope == Scope::Initial => {
+                TcpState::SynRecv => {}
+                _ if survey.scope == Scope::Initial => {
                     added.extend(self.add_preexisting(entry, survey))
                 }
                 // A socket bound and never connected is no connection.
-                None if survey.scope == Scope::Full && room && entry.state != TcpState::Close => {
+                state if survey.scope == Scope::Full && room && state != TcpState::Close => {
                     let since = self.unknown.get(&tuple).copied().unwrap_or(survey.at);
                     if survey.at.saturating_sub(since) >= ADOPTED_AFTER {
                         added.extend(self.add_preexisting(entry, survey));
@@ -61,7 +65,7 @@ impl ConnectionTable {
                         unknown.insert(tuple, since);
                     }
                 }
-                None => {}
+                _ => {}
             }
         }
         if survey.scope == Scope::Full {
@@ -75,39 +79,40 @@ impl ConnectionTable {
         added
     }
 
-    /// The live flow of each of the survey's sockets, in the survey's
-    /// order. The survey's sockets are sorted by the hash of their 4-tuple
-    /// (16 bytes a socket) and each flow is looked up among them, rather
-    /// than indexing every flow by its 4-tuple each second (80 bytes a
-    /// flow). Two flows with one 4-tuple (a close the probes lost, a new
-    /// socket on the same ports) get the socket once, as an index would
-    /// have it.
-    fn join(&self, survey: &Survey) -> Vec<Option<SockId>> {
+    /// Has each live flow learn its sockets in the survey (see
+    /// [`Flow::learn`]); returns, in the survey's order, which sockets a
+    /// flow took. Two flows with one 4-tuple (a close the probes lost, a
+    /// new socket on the same ports) get its socket once.
+    fn learn(&mut self, survey: &Survey) -> Vec<bool> {
         match survey.sockets.len() < SORTED_FROM {
-            true => self.join_by_scan(&survey.sockets),
-            false => self.join_by_sorting(&survey.sockets),
+            true => self.learn_by_scan(survey),
+            false => self.learn_by_sorting(survey),
         }
     }
 
-    fn join_by_scan(&self, sockets: &[SocketEntry]) -> Vec<Option<SockId>> {
-        let flow_of = |entry: &SocketEntry| {
+    fn learn_by_scan(&mut self, survey: &Survey) -> Vec<bool> {
+        let mut learnt = Vec::with_capacity(survey.sockets.len());
+        for entry in &survey.sockets {
             let tuple = entry.tuple();
-            let mut flows = self.live.values();
-            flows
-                .find(|flow| flow.tuple() == tuple)
-                .map(|flow| flow.sock)
-        };
-        sockets.iter().map(flow_of).collect()
+            let flow = self.live.values_mut().find(|flow| flow.tuple() == tuple);
+            learnt.push(flow.map(|flow| flow.learn(entry, survey.at)).is_some());
+        }
+        learnt
     }
 
-    fn join_by_sorting(&self, sockets: &[SocketEntry]) -> Vec<Option<SockId>> {
+    /// The survey's sockets sorted by the hash of their 4-tuple (16 bytes
+    /// a socket), and each flow looked up among them, rather than every
+    /// flow indexed by its 4-tuple each second (80 bytes a flow) and
+    /// looked up again by its socket to learn.
+    fn learn_by_sorting(&mut self, survey: &Survey) -> Vec<bool> {
+        let sockets = &survey.sockets;
         let hasher = RandomState::new();
         let mut sorted: Vec<(u64, u32)> = (0..sockets.len() as u32)
             .map(|at| (hasher.hash_one(sockets[at as usize].tuple()), at))
             .collect();
         sorted.sort_unstable();
-        let mut flows = vec![None; sockets.len()];
-        for flow in self.live.values() {
+        let mut learnt = vec![false; sockets.len()];
+        for flow in self.live.values_mut() {
             let tuple = flow.tuple();
             let hash = hasher.hash_one(tuple);
             let first = sorted.partition_point(|&(other, _)| other < hash);
@@ -115,12 +120,14 @@ impl ConnectionTable {
                 .iter()
                 .take_while(|&&(other, _)| other == hash);
             for &(_, at) in same_hash {
-                if sockets[at as usize].tuple() == tuple {
-                    flows[at as usize].get_or_insert(flow.sock);
+                let entry = &sockets[at as usize];
+                if !learnt[at as usize] && entry.tuple() == tuple {
+                    flow.learn(entry, survey.at);
+                    learnt[at as usize] = true;
                 }
             }
         }
-        flows
+        learnt
     }
 
     /// Drops the live flows that two surveys in a row, in a namespace they

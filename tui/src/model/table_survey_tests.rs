@@ -540,38 +540,61 @@ fn a_connection_the_probes_told_one_that_comes_and_goes_and_a_bound_socket_are_n
 }
 
 #[test]
-fn a_large_survey_is_joined_to_the_flows_as_a_scan_would_join_it() {
-    // Flows for every other socket of three namespaces, one 4-tuple twice.
+fn each_flow_learns_its_own_socket_from_a_large_survey_in_any_order() {
+    // Sockets of three namespaces; a distinct RTO tells each one's sample.
     let sockets: Vec<SocketEntry> = (0..60u16)
         .map(|n| {
             let local = format!("10.0.0.1:{}", 8000 + n % 20);
             let remote = format!("10.0.0.9:{}", 50000 + n);
-            socket(
+            let mut entry = socket(
                 NETNS + u32::from(n % 3),
                 &local,
                 &remote,
                 TcpState::Established,
-            )
+            );
+            entry.details = Some(TcpDetails {
+                rto_ms: 1000 + u32::from(n),
+                ..TcpDetails::default()
+            });
+            entry
         })
         .collect();
+    // Flows for every other socket, and two (sockets the probes told, the
+    // first one's close lost) for one 4-tuple of the others.
     let mut table = ConnectionTable::default();
     let flows: Vec<SocketEntry> = sockets.iter().step_by(2).cloned().collect();
-    let twice = flows[0].clone();
     table.apply_survey(&survey(Scope::Initial, flows));
-    table.apply_survey(&survey(Scope::Initial, vec![twice]));
-    // The survey in another order, with sockets no flow has.
+    let twice = sockets[1].clone();
+    for sock in [KERNEL_ADDRESS, KERNEL_ADDRESS + 0x800] {
+        table.apply(&Event {
+            sock: Some(SockId(sock)),
+            ..close_event(&twice, 10 * SECOND)
+        });
+    }
+    assert_eq!(table.counts().live, 32);
+
     let mut shuffled = sockets.clone();
     shuffled.reverse();
     shuffled.rotate_left(7);
     assert!(shuffled.len() >= SORTED_FROM);
+    let later = Survey {
+        at: 11 * SECOND,
+        ..survey(Scope::Full, shuffled)
+    };
+    let added = table.apply_survey(&later);
 
-    let sorted = table.join_by_sorting(&shuffled);
-    assert_eq!(sorted, table.join_by_scan(&shuffled));
-    assert_eq!(sorted.iter().flatten().count(), 30);
-    for (entry, sock) in shuffled.iter().zip(&sorted) {
-        if let Some(sock) = sock {
-            let flow = table.live.get(sock).expect("a live flow");
-            assert_eq!(flow.tuple(), entry.tuple());
-        }
+    assert!(added.is_empty(), "no socket is adopted at its first sight");
+    let renewed: Vec<&Flow> = table
+        .live()
+        .filter(|flow| flow.socket.as_ref().is_some_and(|s| s.at == later.at))
+        .collect();
+    assert_eq!(renewed.len(), 31, "one flow of the 4-tuple held twice");
+    for flow in renewed {
+        let entry = sockets.iter().find(|entry| entry.tuple() == flow.tuple());
+        let rto = flow.socket.as_ref().map(|sample| sample.details.rto_ms);
+        assert_eq!(rto, entry.and_then(|entry| entry.details).map(|d| d.rto_ms));
     }
+    let of_twice = table.live().filter(|flow| flow.tuple() == twice.tuple());
+    assert_eq!(of_twice.count(), 2);
+    assert_eq!(table.unknown.len(), 29, "the sockets without a flow wait");
 }
