@@ -332,6 +332,17 @@ impl Undelivered {
     }
 }
 
+/// Whether the next full survey is due, `since` the last one began, while
+/// that one is still `held` (its [`Lease`]) or not.
+fn full_survey_due(since: Duration, held: bool) -> bool {
+    since
+        >= if held {
+            LEASE_HELD_AT_MOST
+        } else {
+            SURVEY_EVERY
+        }
+}
+
 /// Surveys every [`SURVEY_EVERY`] and the watched socket every
 /// [`WATCH_EVERY`], on a thread that ends when the receiver goes away. A
 /// full survey waits, past its second if need be, until the one before it
@@ -352,11 +363,7 @@ fn spawn_surveys(
         let mut last_full = std::time::Instant::now();
         loop {
             thread::sleep(WATCH_EVERY);
-            let due = match held.strong_count() {
-                0 => SURVEY_EVERY,
-                _ => LEASE_HELD_AT_MOST,
-            };
-            let survey = if last_full.elapsed() >= due {
+            let survey = if full_survey_due(last_full.elapsed(), held.strong_count() > 0) {
                 last_full = std::time::Instant::now();
                 let (lease, watch) = Lease::new();
                 held = watch;
@@ -381,4 +388,34 @@ fn spawn_surveys(
         .spawn(work)
         .context("starting the socket survey thread")?;
     Ok(surveys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_survey_waits_for_the_one_before_it_for_five_seconds_at_most() {
+        let released = |since| full_survey_due(since, false);
+        let held = |since| full_survey_due(since, true);
+        assert!(!released(Duration::from_millis(999)));
+        assert!(released(SURVEY_EVERY));
+        assert!(!held(SURVEY_EVERY));
+        assert!(!held(LEASE_HELD_AT_MOST - Duration::from_millis(1)));
+        assert!(held(LEASE_HELD_AT_MOST));
+    }
+
+    #[test]
+    fn a_lease_is_held_while_any_copy_of_its_batch_lives() {
+        let (lease, held) = Lease::new();
+        let batch = Batch {
+            lease,
+            ..Batch::default()
+        };
+        let copy = batch.clone();
+        drop(batch);
+        assert_eq!(held.strong_count(), 1, "the copy still holds it");
+        drop(copy);
+        assert_eq!(held.strong_count(), 0);
+    }
 }
