@@ -44,7 +44,9 @@ if [ -n "${EMPTY:-}" ]; then
   [ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
   bpftrace -e 'tracepoint:sock:inet_sock_set_state { } tracepoint:tcp:tcp_destroy_sock { }' >"$scratch/empty" 2>&1 &
   empty=$!
-  sleep 3
+  for _ in $(seq 100); do grep -q '^Attaching' "$scratch/empty" && break; sleep 0.1; done
+  grep -q '^Attaching' "$scratch/empty" || { cat "$scratch/empty" >&2; exit 1; }
+  sleep 1
 fi
 for _ in $(seq 100); do [ -s "$scratch/out" ] && break; sleep 0.1; done
 [ -s "$scratch/out" ] || { cat "$scratch/err" >&2; exit 1; }
